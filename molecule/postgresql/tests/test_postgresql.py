@@ -101,7 +101,9 @@ def test_only_the_owner_may_connect(db):
 
 
 def test_database_is_utf8(db):
-    row = admin(db, "SELECT pg_encoding_to_char(encoding), datcollate FROM pg_database WHERE datname = 'mlflow'")
+    row = admin(
+        db, "SELECT pg_encoding_to_char(encoding), datcollate FROM pg_database WHERE datname = 'mlflow'"
+    )
     assert row == "UTF8|C.UTF-8"
 
 
@@ -159,7 +161,9 @@ def test_backup_restores_into_scratch_database(db, rows):
     admin(db, "DROP DATABASE IF EXISTS scratch")
     admin(db, "CREATE DATABASE scratch")
     db.check_output(f"runuser -u postgres -- pg_restore -p {PORT} --no-owner -d scratch {q(dump)}")
-    restored = admin(db, "SELECT count(*) || ':' || md5(string_agg(val, '' ORDER BY id)) FROM canary", "scratch")
+    restored = admin(
+        db, "SELECT count(*) || ':' || md5(string_agg(val, '' ORDER BY id)) FROM canary", "scratch"
+    )
     admin(db, "DROP DATABASE scratch")
     assert restored == rows
 
@@ -188,5 +192,9 @@ def test_backup_and_restore_playbooks(lab, db, client, password, rows):
     )
     assert restore.returncode == 0, restore.stdout + restore.stderr
     assert "Its previous content is in" in restore.stdout
-    result = psql(client, "SELECT count(*) || ':' || md5(string_agg(val, '' ORDER BY id)) FROM canary", password=password)
+    result = psql(
+        client,
+        "SELECT count(*) || ':' || md5(string_agg(val, '' ORDER BY id)) FROM canary",
+        password=password,
+    )
     assert result.stdout.strip() == rows

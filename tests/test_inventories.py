@@ -1,0 +1,37 @@
+"""The example inventories parse, name every group and work with site.yml."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import PROJECT
+
+GROUPS = {"mlflow_db", "mlflow_artifacts", "mlflow_server", "mlflow_proxy"}
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_inventory_has_every_group(env):
+    out = subprocess.run(
+        ["ansible-inventory", "-i", f"inventories/{env}", "--list"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    inventory = json.loads(out)
+    for group in GROUPS:
+        assert inventory[group]["hosts"], f"{env}: group {group} has no host"
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_site_syntax(env):
+    result = subprocess.run(
+        ["ansible-playbook", "-i", f"inventories/{env}", "--syntax-check", "site.yml"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
