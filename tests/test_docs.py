@@ -27,7 +27,8 @@ def test_readme_variables_match_argument_specs(role, tmp_path):
 def test_every_default_is_specified(role):
     root = PROJECT / "roles" / role
     defaults = yaml.safe_load((root / "defaults/main.yml").read_text()) or {}
-    options = yaml.safe_load((root / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    specs = yaml.safe_load((root / "meta/argument_specs.yml").read_text())["argument_specs"]
+    options = specs["main"]["options"]
     assert not set(defaults) - set(options), "defaults missing from meta/argument_specs.yml"
     assert not [k for k in defaults if not k.startswith(f"{role}_")], "defaults must carry the role prefix"
     for name, spec in options.items():

@@ -28,7 +28,9 @@ def test_good_input_passes(validate_role):
 @pytest.mark.parametrize(
     ("variables", "message"),
     [
-        pytest.param(with_(postgresql_version="9.6"), "postgresql_version=9.6 is not available", id="version"),
+        pytest.param(
+            with_(postgresql_version="9.6"), "postgresql_version=9.6 is not available", id="version"
+        ),
         pytest.param(with_(postgresql_port=70000), "postgresql_port=70000 is not a TCP port", id="port"),
         pytest.param(
             {k: v for k, v in GOOD.items() if k != "postgresql_users"},
