@@ -1,0 +1,210 @@
+"""Behaviour of the mlflow_server role in systemd mode (scenario molecule/mlflow_systemd)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from conftest import q
+
+PORT = 5500
+PUBLIC = "mlflow.lab.test"
+BACKUPS = "/var/backups/postgresql/mlflow"
+MIGRATIONS = "/var/lib/mlflow/migrations.log"
+
+# Runs on the client container with the MLflow client: logs one run.
+LOG_RUN = r"""
+import json, mlflow
+mlflow.set_experiment("lab-verify")
+with mlflow.start_run() as run:
+    mlflow.log_params({"alpha": "0.5", "model": "ridge"})
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_text("hello from the client", "notes/hello.txt")
+print(json.dumps({"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
+                  "artifact_uri": run.info.artifact_uri}))
+"""
+
+READ_RUN = r"""
+import json, sys, tempfile, mlflow
+client = mlflow.MlflowClient()
+run = client.get_run(sys.argv[1])
+path = mlflow.artifacts.download_artifacts(run_id=sys.argv[1], artifact_path="notes/hello.txt",
+                                           dst_path=tempfile.mkdtemp())
+print(json.dumps({"status": run.info.status, "params": run.data.params, "metrics": run.data.metrics,
+                  "loss_history": len(client.get_metric_history(sys.argv[1], "loss")),
+                  "artifact": open(path).read()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def server(lab):
+    return lab.host("mls-server")
+
+
+@pytest.fixture(scope="module")
+def client(lab):
+    return lab.host("mls-client")
+
+
+@pytest.fixture(scope="module")
+def db(lab):
+    return lab.host("mls-db")
+
+
+@pytest.fixture(scope="module")
+def url(server):
+    return f"http://{server.check_output('hostname -I').split()[0]}:{PORT}"
+
+
+def python(client, url, code, *args):
+    out = client.check_output(
+        f"MLFLOW_TRACKING_URI={q(url)} MLFLOW_HTTP_REQUEST_MAX_RETRIES=3 "
+        f"/opt/client/bin/python -c {q(code)} {' '.join(q(a) for a in args)}"
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def curl(client, url, *options):
+    """HTTP status of a request from the client container ("000": no answer)."""
+    return client.run(f"curl -s -o /dev/null -w '%{{http_code}}' {' '.join(options)} {q(url)}").stdout
+
+
+def main_pid(server):
+    return server.check_output("systemctl show -p MainPID --value mlflow-server")
+
+
+def wait_healthy(client, url, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if curl(client, f"{url}/health") == "200":
+            return
+        time.sleep(2)
+    raise AssertionError(f"{url}/health did not answer within {timeout}s")
+
+
+@pytest.fixture(scope="module")
+def run(client, url):
+    return python(client, url, LOG_RUN)
+
+
+def test_service_active_enabled_as_service_user(server):
+    service = server.service("mlflow-server")
+    assert service.is_running
+    assert service.is_enabled
+    assert server.check_output(f"ps -o user= -p {main_pid(server)}") == "mlflow"
+
+
+def test_secrets_only_in_private_env_file(server, lab):
+    env = server.file("/etc/mlflow/mlflow.env")
+    assert env.user == "root"
+    assert env.mode == 0o600
+    password = lab.secret("pg_password")
+    assert f"PGPASSWORD={password}" in env.content_string
+    assert password not in server.check_output("systemctl show mlflow-server")
+    assert password not in server.check_output("ps -eo args")
+
+
+def test_unit_is_hardened(server):
+    out = server.check_output("systemd-analyze security mlflow-server")
+    score = float(re.search(r"Overall exposure level for mlflow-server.service: ([0-9.]+)", out).group(1))
+    assert score < 3.0, out.splitlines()[-1]
+
+
+def test_health_from_another_host(client, url):
+    assert curl(client, f"{url}/health") == "200"
+
+
+@pytest.mark.parametrize(
+    ("host", "status"), [(PUBLIC, "200"), (f"{PUBLIC}:443", "200"), ("evil.example.com", "403")]
+)
+def test_host_header_check_allows_the_public_name(client, url, host, status):
+    api = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert curl(client, api, "-H", q(f"Host: {host}")) == status
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"), [(f"https://{PUBLIC}", "200"), ("https://evil.example.com", "403")]
+)
+def test_cors_allows_the_public_origin(client, url, origin, status):
+    name = f"cors-{int(time.time() * 1000)}"
+    api = f"{url}/api/2.0/mlflow/experiments/create"
+    options = ["-X", "POST", "-H", q("Content-Type: application/json"), "-H", q(f"Origin: {origin}")]
+    assert curl(client, api, *options, "-d", q(json.dumps({"name": name}))) == status
+
+
+def test_prometheus_metrics(client, url):
+    body = client.check_output(f"curl -sf {q(url + '/metrics')}")
+    assert "mlflow_http_request" in body or "flask_http_request" in body
+
+
+def test_run_logged_from_another_host(client, url, run):
+    assert run["artifact_uri"].startswith("mlflow-artifacts:/"), "artifacts must be proxied by the server"
+    back = python(client, url, READ_RUN, run["run_id"])
+    assert back["status"] == "FINISHED"
+    assert back["params"] == {"alpha": "0.5", "model": "ridge"}
+    assert back["metrics"]["loss"] == pytest.approx(0.2)
+    assert back["loss_history"] == 5
+    assert back["artifact"] == "hello from the client"
+
+
+def test_artifact_object_in_bucket(lab, run):
+    store = lab.host("mls-s3").check_output("hostname -I").split()[0]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://{store}:8333",
+        aws_access_key_id=lab.secret("s3_access_key"),
+        aws_secret_access_key=lab.secret("s3_secret_key"),
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    key = f"lab-artifacts/{run['experiment_id']}/{run['run_id']}/artifacts/notes/hello.txt"
+    assert s3.get_object(Bucket="mlflow", Key=key)["Body"].read() == b"hello from the client"
+
+
+def test_run_in_postgresql(db, run):
+    sql = f"SELECT status FROM runs WHERE run_uuid = '{run['run_id']}'"
+    assert db.check_output(f"runuser -u postgres -- psql -X -p 5432 -d mlflow -Atc {q(sql)}") == "FINISHED"
+
+
+def test_killed_server_restarts_without_data_loss(server, client, url, run):
+    before = main_pid(server)
+    server.check_output("systemctl kill -s KILL mlflow-server")
+    deadline = time.time() + 60
+    while main_pid(server) in ("0", before) and time.time() < deadline:
+        time.sleep(1)
+    assert main_pid(server) not in ("0", before), "systemd did not restart MLflow"
+    wait_healthy(client, url)
+    assert python(client, url, READ_RUN, run["run_id"])["artifact"] == "hello from the client"
+
+
+def count(host, command):
+    return int(host.check_output(command) or 0)
+
+
+def test_version_bump_backs_up_and_migrates_once(lab, server, db, client, url, run):
+    dumps = f"ls -1 {BACKUPS} | wc -l"
+    migrations = f"wc -l < {MIGRATIONS}"
+    dumps_before, migrations_before = count(db, dumps), count(server, migrations)
+    bump = {"mlflow_server_version": "3.17.2", "mlflow_server_install_source": "wheelhouse"}
+
+    first = lab.playbook("site.yml", **bump)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert count(db, dumps) == dumps_before + 1, "exactly one backup before the migration"
+    assert count(server, migrations) == migrations_before + 1, "exactly one migration"
+    assert "3.16.1 -> 3.17.2" in server.file(MIGRATIONS).content_string.splitlines()[-1]
+    assert server.file("/var/lib/mlflow/schema-version").content_string.strip() == "3.17.2"
+    assert client.check_output(f"curl -sf {q(url + '/version')}") == "3.17.2"
+    assert python(client, url, READ_RUN, run["run_id"])["artifact"] == "hello from the client"
+
+    second = lab.playbook("site.yml", **bump)
+    assert second.returncode == 0, second.stdout[-3000:]
+    recap = [line for line in second.stdout.splitlines() if "changed=" in line]
+    assert recap
+    assert all("changed=0" in line for line in recap), "\n".join(recap)
+    assert count(db, dumps) == dumps_before + 1, "no backup without a version change"
+    assert count(server, migrations) == migrations_before + 1, "no migration without a version change"
