@@ -6,6 +6,7 @@ MOLECULE_EPHEMERAL_DIRECTORY set; hosts are reached through that inventory.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -30,10 +31,10 @@ class Lab:
         """A test secret written by the scenario's password lookup."""
         return (self.ephemeral / name).read_text().split()[0]
 
-    def playbook(self, playbook: str, **extra_vars: str) -> subprocess.CompletedProcess:
+    def playbook(self, playbook: str, **extra_vars: object) -> subprocess.CompletedProcess:
         cmd = ["ansible-playbook", "-i", self.inventory, str(PROJECT / playbook)]
         for key, value in extra_vars.items():
-            cmd += ["-e", f"{key}={value}"]
+            cmd += ["-e", f"{key}={value}" if isinstance(value, str) else json.dumps({key: value})]
         return subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False)
 
 

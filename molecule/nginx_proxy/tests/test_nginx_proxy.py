@@ -1,0 +1,184 @@
+"""Behaviour of the nginx_proxy role in front of two MLflow servers (scenario molecule/nginx_proxy)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+import pytest
+from conftest import q
+
+NAME = "mlflow.lab.test"
+ALIAS = "mlflow-alt.lab.test"
+CA = "/usr/local/share/mlflow-lab-ca.crt"
+
+# (method, path, body, status with the right credentials), as MLflow answers them.
+ROUTES = [
+    ("GET", "/", None, "200"),
+    ("GET", "/static-files/favicon.ico", None, "200"),
+    ("GET", "/health", None, "200"),
+    ("GET", "/version", None, "200"),
+    ("GET", "/metrics", None, "200"),
+    ("GET", "/api/2.0/mlflow/experiments/search?max_results=1", None, "200"),
+    ("POST", "/ajax-api/2.0/mlflow/experiments/search", "{}", "200"),
+    ("GET", "/api/2.0/mlflow/registered-models/search", None, "200"),
+    ("PUT", "/api/2.0/mlflow-artifacts/artifacts/routes/probe.txt", "probe", "200"),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts/routes/probe.txt", None, "200"),
+    ("GET", "/ajax-api/2.0/mlflow-artifacts/artifacts?path=routes", None, "200"),
+    ("GET", "/get-artifact?path=x&run_uuid=00000000000000000000000000000000", None, "404"),
+    ("POST", "/graphql", '{"query": "{ __typename }"}', "200"),
+]
+
+
+@pytest.fixture(scope="module")
+def proxy(lab):
+    return lab.host("ngx-proxy")
+
+
+@pytest.fixture(scope="module")
+def client(lab):
+    host = lab.host("ngx-client")
+    ca = lab.ephemeral / "tls" / f"{NAME}-ca.crt"
+    subprocess.run(["docker", "cp", str(ca), f"ngx-client:{CA}"], check=True)
+    return host
+
+
+@pytest.fixture(scope="module")
+def proxy_ip(proxy):
+    return proxy.check_output("hostname -I").split()[0]
+
+
+@pytest.fixture(scope="module")
+def users(lab):
+    return {name: lab.secret(f"{name}_password") for name in ("alice", "bob")}
+
+
+@pytest.fixture(scope="module")
+def request_(client, proxy_ip):
+    """HTTP status (and headers) of a request through the proxy, from the client."""
+
+    def call(method, path, *, user=None, password=None, body=None, scheme="https", name=NAME, extra=()):
+        port = 443 if scheme == "https" else 80
+        options = [
+            "-s",
+            "-o /dev/null",
+            "-D /tmp/headers",
+            "-w '%{http_code}'",
+            f"--cacert {CA}",
+            f"--resolve {name}:{port}:{proxy_ip}",
+            f"-X {method}",
+            *extra,
+        ]
+        if user:
+            options.append(f"-u {q(user + ':' + password)}")
+        if body is not None:
+            options += ["-H 'Content-Type: application/json'", f"--data-binary {q(body)}"]
+        result = client.run(f"curl {' '.join(options)} {q(f'{scheme}://{name}{path}')}")
+        return result.stdout, client.file("/tmp/headers").content_string if result.rc == 0 else ""
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"), ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES]
+)
+def test_every_route_needs_credentials(request_, users, method, path, body, status):
+    assert request_(method, path, body=body)[0] == "401"
+    assert request_(method, path, body=body, user="alice", password="wrong-password-123")[0] == "401"
+    assert request_(method, path, body=body, user="alice", password=users["alice"])[0] == status
+
+
+def test_http_redirects_to_https(request_):
+    status, headers = request_("GET", "/api/2.0/mlflow/experiments/search", scheme="http")
+    assert status == "301"
+    assert f"location: https://{NAME}/api/2.0/mlflow/experiments/search" in headers.lower()
+
+
+def test_tls_verified_for_every_name_modern_protocols_only(request_, users):
+    for name in (NAME, ALIAS):
+        assert request_("GET", "/version", user="alice", password=users["alice"], name=name)[0] == "200"
+    assert request_("GET", "/version", extra=["--tls-max 1.1"])[0] == "000"
+
+
+def test_security_headers_and_no_version(request_, users):
+    _, headers = request_("GET", "/version", user="alice", password=users["alice"])
+    headers = headers.lower()
+    assert "x-content-type-options: nosniff" in headers
+    assert "x-frame-options: sameorigin" in headers
+    assert re.search(r"^server: nginx\s*$", headers, re.M), headers
+
+
+def test_body_limit_is_the_configured_one(request_, users):
+    # 3 GB announced, 2g allowed: nginx refuses before reading the body.
+    status, _ = request_(
+        "PUT",
+        "/api/2.0/mlflow-artifacts/artifacts/limit/too-big.bin",
+        user="alice",
+        password=users["alice"],
+        extra=["-H 'Content-Length: 3000000000'", "--data-binary x", "--max-time 10"],
+    )
+    assert status == "413"
+
+
+def test_one_gib_upload_passes_through(client, request_, users):
+    client.check_output("head -c 1G /dev/urandom > /var/tmp/1g.bin")
+    try:
+        start = time.time()
+        status, _ = request_(
+            "PUT",
+            "/api/2.0/mlflow-artifacts/artifacts/big/1g.bin",
+            user="alice",
+            password=users["alice"],
+            extra=["-T /var/tmp/1g.bin"],
+        )
+        seconds = time.time() - start
+        assert status == "200"
+        print(f"1 GiB upload through the proxy: {seconds:.1f} s, {1024 / seconds:.1f} MiB/s")
+    finally:
+        client.run("rm -f /var/tmp/1g.bin")
+    listing = client.check_output(
+        f"curl -sf --cacert {CA} --resolve {NAME}:443:$(getent hosts ngx-proxy | cut -d' ' -f1) "
+        f"-u {q('alice:' + users['alice'])} 'https://{NAME}/api/2.0/mlflow-artifacts/artifacts?path=big'"
+    )
+    sizes = {f["path"]: int(f.get("file_size", 0)) for f in json.loads(listing)["files"]}
+    assert sizes["1g.bin"] == 1 << 30
+
+
+def upstreams_used(proxy, since_lines):
+    lines = proxy.check_output("cat /var/log/nginx/mlflow.access.log").splitlines()[since_lines:]
+    return [m.group(1) for line in lines if (m := re.search(r"upstream=(\S+)", line))]
+
+
+def test_requests_spread_over_both_servers_and_survive_one_stopping(lab, proxy, request_, users):
+    servers = {lab.host(n).check_output("hostname -I").split()[0] for n in ("ngx-ml1", "ngx-ml2")}
+    start = int(proxy.check_output("wc -l < /var/log/nginx/mlflow.access.log"))
+    for _ in range(20):
+        assert request_("GET", "/version", user="alice", password=users["alice"])[0] == "200"
+    used = {u.rsplit(":", 1)[0] for u in upstreams_used(proxy, start)}
+    assert used == servers, used
+
+    stopped = lab.host("ngx-ml1")
+    stopped.check_output("systemctl stop mlflow-server")
+    try:
+        for _ in range(20):
+            assert (
+                request_("GET", "/api/2.0/mlflow/experiments/search", user="alice", password=users["alice"])[
+                    0
+                ]
+                == "200"
+            )
+    finally:
+        stopped.check_output("systemctl start mlflow-server")
+
+
+def test_removed_user_is_locked_out(lab, request_, users):
+    assert request_("GET", "/version", user="bob", password=users["bob"])[0] == "200"
+    result = lab.playbook(
+        "playbooks/nginx_proxy.yml",
+        nginx_proxy_users=[{"name": "alice", "password": users["alice"]}],
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert request_("GET", "/version", user="bob", password=users["bob"])[0] == "401"
+    assert request_("GET", "/version", user="alice", password=users["alice"])[0] == "200"

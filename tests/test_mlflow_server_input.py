@@ -1,0 +1,74 @@
+"""Bad input to role mlflow_server stops the run before any change, naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+GOOD = {
+    "mlflow_server_host": "10.0.0.7",
+    "mlflow_server_db_host": "10.0.0.5",
+    "mlflow_server_db_password": "a-long-enough-password",
+    "mlflow_server_s3_endpoint_url": "http://10.0.0.6:8333",
+    "mlflow_server_s3_access_key": "ACCESS",
+    "mlflow_server_s3_secret_key": "a-secret-key-long-enough",
+}
+
+
+def test_good_input_passes(validate_role):
+    result = validate_role("mlflow_server", GOOD)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_external_database_uri_needs_no_password(validate_role):
+    variables = {**GOOD, "mlflow_server_db_password": "", "mlflow_server_db_host": ""}
+    variables["mlflow_server_backend_store_uri"] = "postgresql+psycopg://mlflow:pw@db.example.com:5432/mlflow"
+    result = validate_role("mlflow_server", variables)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"mlflow_server_install_mode": "kubernetes"}, "mlflow_server_install_mode must be one of"),
+        ({"mlflow_server_version": "latest"}, "mlflow_server_version=latest is not a version like 3.17.2"),
+        ({"mlflow_server_version": "3.17"}, "mlflow_server_version=3.17 is not a version like 3.17.2"),
+        ({"mlflow_server_version": "2.22.0"}, "mlflow_server_version=2.22.0: this role runs MLflow 3.x"),
+        ({"mlflow_server_db_password": ""}, "mlflow_server_db_password is missing"),
+        ({"mlflow_server_db_host": ""}, "mlflow_server_db_host is empty"),
+        ({"mlflow_server_backend_store_uri": "sqlite:///mlflow.db"}, "must be a postgresql:// URI"),
+        (
+            {"mlflow_server_artifacts_destination": "/var/lib/mlflow/artifacts"},
+            "is not an s3://BUCKET[/PREFIX] URI",
+        ),
+        ({"mlflow_server_artifacts_destination": "gs://bucket/x"}, "is not an s3://BUCKET[/PREFIX] URI"),
+        ({"mlflow_server_workers": 0}, "mlflow_server_workers=0 must be at least 1"),
+        ({"mlflow_server_port": 99999}, "mlflow_server_port=99999 is not a TCP port"),
+        ({"mlflow_server_host": "mlflow.local"}, "mlflow_server_host=mlflow.local is not an IP address"),
+        (
+            {"mlflow_server_s3_secret_key": ""},
+            "mlflow_server_s3_access_key and mlflow_server_s3_secret_key go together",
+        ),
+        ({"mlflow_server_s3_endpoint_url": "minio:9000"}, "mlflow_server_s3_endpoint_url=minio:9000 is not"),
+        ({"mlflow_server_static_prefix": "mlflow/"}, "mlflow_server_static_prefix=mlflow/ must start with /"),
+        (
+            {"mlflow_server_public_hostnames": ["bad host!"]},
+            "mlflow_server_public_hostnames has invalid names: bad host!",
+        ),
+        ({"mlflow_server_artifacts_mode": "local"}, "mlflow_server_artifacts_mode must be one of"),
+        ({"mlflow_server_install_source": "conda"}, "mlflow_server_install_source must be one of"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
+)
+def test_bad_input_fails_before_any_change(validate_role, changes, message):
+    result = validate_role("mlflow_server", {**GOOD, **changes})
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert message in output, output
+    assert "changed=0" in output
+
+
+def test_passwords_do_not_leak(validate_role):
+    result = validate_role(
+        "mlflow_server", {**GOOD, "mlflow_server_version": "bad", "mlflow_server_db_password": "Zq9xQw-pw"}
+    )
+    assert "Zq9xQw" not in result.stdout + result.stderr

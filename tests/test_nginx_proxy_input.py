@@ -1,0 +1,55 @@
+"""Bad input to role nginx_proxy stops the run before any change, naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+GOOD = {
+    "nginx_proxy_server_name": "mlflow.example.com",
+    "nginx_proxy_upstreams": ["10.0.0.7:5000", "10.0.0.8:5000"],
+    "nginx_proxy_users": [{"name": "alice", "password": "a-long-enough-password"}],
+}
+
+
+def test_good_input_passes(validate_role):
+    result = validate_role("nginx_proxy", GOOD)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"nginx_proxy_users": []}, "nginx_proxy_users is empty"),
+        (
+            {"nginx_proxy_users": [{"name": "alice", "password": "short"}]},
+            "the password of alice is shorter than",
+        ),
+        ({"nginx_proxy_users": [{"name": "alice"}]}, "missing required arguments: password"),
+        (
+            {"nginx_proxy_tls_mode": "provided", "nginx_proxy_tls_certificate": "CERT"},
+            "a certificate without its key",
+        ),
+        ({"nginx_proxy_tls_mode": "provided", "nginx_proxy_tls_key": "KEY"}, "a certificate without its key"),
+        ({"nginx_proxy_server_name": "not a host!"}, "invalid host name(s) in nginx_proxy_server_name"),
+        ({"nginx_proxy_server_aliases": ["-bad.example.com"]}, "invalid host name(s)"),
+        ({"nginx_proxy_upstreams": ["10.0.0.7"]}, "nginx_proxy_upstreams entries must be address:port"),
+        ({"nginx_proxy_upstreams": []}, "no MLflow server to proxy to"),
+        ({"nginx_proxy_listen_address": "public"}, "nginx_proxy_listen_address=public is not an IP address"),
+        ({"nginx_proxy_tls_mode": "letsencrypt"}, "nginx_proxy_tls_mode must be one of"),
+        ({"nginx_proxy_auth_mode": "none"}, "nginx_proxy_auth_mode must be one of"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
+)
+def test_bad_input_fails_before_any_change(validate_role, changes, message):
+    result = validate_role("nginx_proxy", {**GOOD, **changes})
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert message in output, output
+    assert "changed=0" in output
+
+
+def test_passwords_do_not_leak(validate_role):
+    result = validate_role(
+        "nginx_proxy", {**GOOD, "nginx_proxy_users": [{"name": "alice", "password": "Zq9xQw"}]}
+    )
+    assert "Zq9xQw" not in result.stdout + result.stderr
