@@ -22,7 +22,7 @@ ROUTES = [
     ("GET", "/version", None, "200"),
     ("GET", "/metrics", None, "200"),
     ("GET", "/api/2.0/mlflow/experiments/search?max_results=1", None, "200"),
-    ("POST", "/ajax-api/2.0/mlflow/experiments/search", "{}", "200"),
+    ("POST", "/ajax-api/2.0/mlflow/experiments/search", '{"max_results": 1}', "200"),
     ("GET", "/api/2.0/mlflow/registered-models/search", None, "200"),
     ("PUT", "/api/2.0/mlflow-artifacts/artifacts/routes/probe.txt", "probe", "200"),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts/routes/probe.txt", None, "200"),
@@ -162,13 +162,9 @@ def test_requests_spread_over_both_servers_and_survive_one_stopping(lab, proxy, 
     stopped = lab.host("ngx-ml1")
     stopped.check_output("systemctl stop mlflow-server")
     try:
+        search = "/api/2.0/mlflow/experiments/search?max_results=1"
         for _ in range(20):
-            assert (
-                request_("GET", "/api/2.0/mlflow/experiments/search", user="alice", password=users["alice"])[
-                    0
-                ]
-                == "200"
-            )
+            assert request_("GET", search, user="alice", password=users["alice"])[0] == "200"
     finally:
         stopped.check_output("systemctl start mlflow-server")
 
