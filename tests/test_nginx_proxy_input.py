@@ -25,6 +25,7 @@ def test_good_input_passes(validate_role):
             "the password of alice is shorter than",
         ),
         ({"nginx_proxy_users": [{"name": "alice"}]}, "missing required arguments: password"),
+        ({"nginx_proxy_users": None}, "missing required arguments: nginx_proxy_users"),
         (
             {"nginx_proxy_tls_mode": "provided", "nginx_proxy_tls_certificate": "CERT"},
             "a certificate without its key",
@@ -41,7 +42,8 @@ def test_good_input_passes(validate_role):
     ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
 )
 def test_bad_input_fails_before_any_change(validate_role, changes, message):
-    result = validate_role("nginx_proxy", {**GOOD, **changes})
+    variables = {k: v for k, v in {**GOOD, **changes}.items() if v is not None}
+    result = validate_role("nginx_proxy", variables)
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, output
     assert message in output, output
