@@ -38,3 +38,28 @@ def validate_role(tmp_path):
         )
 
     return run
+
+
+@pytest.fixture
+def rejects(validate_role):
+    """Assert the role refuses the variables, names the problem and changes nothing."""
+
+    def check(role: str, variables: dict, message: str) -> None:
+        result = validate_role(role, {k: v for k, v in variables.items() if v is not None})
+        output = " ".join((result.stdout + result.stderr).split())
+        assert result.returncode != 0, output
+        assert message in output, output
+        assert "changed=0" in output
+
+    return check
+
+
+@pytest.fixture
+def accepts(validate_role):
+    """Assert the role accepts the variables."""
+
+    def check(role: str, variables: dict) -> None:
+        result = validate_role(role, variables)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    return check
