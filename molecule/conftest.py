@@ -13,8 +13,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import time
+
+import boto3
 import pytest
 import testinfra
+from botocore.config import Config
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +30,21 @@ class Lab:
 
     def host(self, name: str):
         return testinfra.get_host(f"ansible://{name}", ansible_inventory=self.inventory)
+
+    def ip(self, name: str) -> str:
+        """The instance's address on the scenario network."""
+        return self.host(name).check_output("hostname -I").split()[0]
+
+    def s3(self, name: str, port: int = 8333):
+        """An S3 client for the SeaweedFS instance `name`, with the scenario's keys."""
+        return boto3.client(
+            "s3",
+            endpoint_url=f"http://{self.ip(name)}:{port}",
+            aws_access_key_id=self.secret("s3_access_key"),
+            aws_secret_access_key=self.secret("s3_secret_key"),
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}),
+        )
 
     def secret(self, name: str) -> str:
         """A test secret written by the scenario's password lookup."""
@@ -48,3 +67,52 @@ def lab() -> Lab:
 
 def q(value: str) -> str:
     return shlex.quote(value)
+
+
+# Runs on a client container with the MLflow client: logs one run.
+LOG_RUN = r"""
+import json, mlflow
+mlflow.set_experiment("lab-verify")
+with mlflow.start_run() as run:
+    mlflow.log_params({"alpha": "0.5", "model": "ridge"})
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+    mlflow.log_text("hello from the client", "notes/hello.txt")
+print(json.dumps({"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
+                  "artifact_uri": run.info.artifact_uri}))
+"""
+
+# Reads a run back: READ_RUN RUN_ID [ARTIFACT_PATH].
+READ_RUN = r"""
+import json, sys, tempfile, mlflow
+client = mlflow.MlflowClient()
+run = client.get_run(sys.argv[1])
+path = mlflow.artifacts.download_artifacts(run_id=sys.argv[1], artifact_path=(sys.argv[2:] or ["notes/hello.txt"])[0],
+                                           dst_path=tempfile.mkdtemp())
+print(json.dumps({"status": run.info.status, "params": run.data.params, "metrics": run.data.metrics,
+                  "loss_history": len(client.get_metric_history(sys.argv[1], "loss")),
+                  "artifact": open(path).read()}))
+"""
+
+
+def mlflow_python(client, url: str, code: str, *args: str) -> dict:
+    """Run MLflow client code on the client container; its last line is JSON."""
+    out = client.check_output(
+        f"MLFLOW_TRACKING_URI={q(url)} MLFLOW_HTTP_REQUEST_MAX_RETRIES=3 "
+        f"/opt/client/bin/python -c {q(code)} {' '.join(q(a) for a in args)}"
+    )
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def curl(client, url: str, *options: str) -> str:
+    """HTTP status of a request from the client container ("000": no answer)."""
+    return client.run(f"curl -s -o /dev/null -w '%{{http_code}}' {' '.join(options)} {q(url)}").stdout
+
+
+def wait_healthy(client, url: str, timeout: int = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if curl(client, f"{url}/health") == "200":
+            return
+        time.sleep(2)
+    raise AssertionError(f"{url}/health did not answer within {timeout}s")

@@ -13,6 +13,9 @@ distro_image() {
   case "$1" in
     debian12) echo "${MLFLOW_LAB_IMAGE_DEBIAN12:-mlflow-lab/debian:12}" ;;
     ubuntu2404) echo "${MLFLOW_LAB_IMAGE_UBUNTU2404:-mlflow-lab/ubuntu:24.04}" ;;
-    *) die "unknown distro '$1' (known: debian12 ubuntu2404)" ;;
+    # Not a VM: the base image of the MLflow container image (docker mode),
+    # standing in for a public Python image no registry can serve here.
+    python311) echo "${MLFLOW_LAB_IMAGE_PYTHON:-mlflow-lab/python:3.11}" ;;
+    *) die "unknown distro '$1' (known: debian12 ubuntu2404 python311)" ;;
   esac
 }

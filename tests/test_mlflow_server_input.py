@@ -18,6 +18,17 @@ def test_good_input_passes(accepts):
     accepts("mlflow_server", GOOD)
 
 
+@pytest.mark.parametrize(
+    "docker",
+    [
+        {"mlflow_server_docker_image": "registry.example.com:5000/team/mlflow:3.17.2-abc"},
+        {"mlflow_server_docker_base_image": "python:3.12-slim-bookworm", "mlflow_server_docker_memory": "4g"},
+    ],
+)
+def test_docker_mode_input_passes(accepts, docker):
+    accepts("mlflow_server", {**GOOD, "mlflow_server_install_mode": "docker", **docker})
+
+
 def test_external_database_uri_needs_no_password(validate_role):
     variables = {**GOOD, "mlflow_server_db_password": "", "mlflow_server_db_host": ""}
     variables["mlflow_server_backend_store_uri"] = "postgresql+psycopg://mlflow:pw@db.example.com:5432/mlflow"
@@ -55,6 +66,24 @@ def test_external_database_uri_needs_no_password(validate_role):
         ),
         ({"mlflow_server_artifacts_mode": "local"}, "mlflow_server_artifacts_mode must be one of"),
         ({"mlflow_server_install_source": "conda"}, "mlflow_server_install_source must be one of"),
+        (
+            {"mlflow_server_docker_image": "Registry.example.com/MLflow"},
+            "mlflow_server_docker_image=Registry.example.com/MLflow is not an image reference",
+        ),
+        (
+            {"mlflow_server_docker_repository": "mlflow-vm/mlflow:3.17.2"},
+            "mlflow_server_docker_repository=mlflow-vm/mlflow:3.17.2 is not a repository name",
+        ),
+        (
+            {"mlflow_server_docker_base_image": "python 3.12"},
+            "mlflow_server_docker_base_image=python 3.12 is not an image reference",
+        ),
+        (
+            {"mlflow_server_docker_base_image_archive": "/nonexistent/base.tar"},
+            "mlflow_server_docker_base_image_archive=/nonexistent/base.tar is not a file on the controller",
+        ),
+        ({"mlflow_server_docker_memory": "4 GB"}, "mlflow_server_docker_memory=4 GB is not a size like 4g"),
+        ({"mlflow_server_docker_cpus": -1}, "mlflow_server_docker_cpus=-1 must not be negative"),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
 )

@@ -6,39 +6,14 @@ import json
 import re
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
-from conftest import q
+from conftest import LOG_RUN, READ_RUN, curl, q, wait_healthy
+from conftest import mlflow_python as python
 
 PORT = 5500
 PUBLIC = "mlflow.lab.test"
 BACKUPS = "/var/backups/postgresql/mlflow"
 MIGRATIONS = "/var/lib/mlflow/migrations.log"
-
-# Runs on the client container with the MLflow client: logs one run.
-LOG_RUN = r"""
-import json, mlflow
-mlflow.set_experiment("lab-verify")
-with mlflow.start_run() as run:
-    mlflow.log_params({"alpha": "0.5", "model": "ridge"})
-    for step in range(5):
-        mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
-    mlflow.log_text("hello from the client", "notes/hello.txt")
-print(json.dumps({"run_id": run.info.run_id, "experiment_id": run.info.experiment_id,
-                  "artifact_uri": run.info.artifact_uri}))
-"""
-
-READ_RUN = r"""
-import json, sys, tempfile, mlflow
-client = mlflow.MlflowClient()
-run = client.get_run(sys.argv[1])
-path = mlflow.artifacts.download_artifacts(run_id=sys.argv[1], artifact_path="notes/hello.txt",
-                                           dst_path=tempfile.mkdtemp())
-print(json.dumps({"status": run.info.status, "params": run.data.params, "metrics": run.data.metrics,
-                  "loss_history": len(client.get_metric_history(sys.argv[1], "loss")),
-                  "artifact": open(path).read()}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -57,34 +32,12 @@ def db(lab):
 
 
 @pytest.fixture(scope="module")
-def url(server):
-    return f"http://{server.check_output('hostname -I').split()[0]}:{PORT}"
-
-
-def python(client, url, code, *args):
-    out = client.check_output(
-        f"MLFLOW_TRACKING_URI={q(url)} MLFLOW_HTTP_REQUEST_MAX_RETRIES=3 "
-        f"/opt/client/bin/python -c {q(code)} {' '.join(q(a) for a in args)}"
-    )
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def curl(client, url, *options):
-    """HTTP status of a request from the client container ("000": no answer)."""
-    return client.run(f"curl -s -o /dev/null -w '%{{http_code}}' {' '.join(options)} {q(url)}").stdout
+def url(lab):
+    return f"http://{lab.ip('mls-server')}:{PORT}"
 
 
 def main_pid(server):
     return server.check_output("systemctl show -p MainPID --value mlflow-server")
-
-
-def wait_healthy(client, url, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if curl(client, f"{url}/health") == "200":
-            return
-        time.sleep(2)
-    raise AssertionError(f"{url}/health did not answer within {timeout}s")
 
 
 @pytest.fixture(scope="module")
@@ -153,15 +106,7 @@ def test_run_logged_from_another_host(client, url, run):
 
 
 def test_artifact_object_in_bucket(lab, run):
-    store = lab.host("mls-s3").check_output("hostname -I").split()[0]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"http://{store}:8333",
-        aws_access_key_id=lab.secret("s3_access_key"),
-        aws_secret_access_key=lab.secret("s3_secret_key"),
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    s3 = lab.s3("mls-s3")
     key = f"lab-artifacts/{run['experiment_id']}/{run['run_id']}/artifacts/notes/hello.txt"
     assert s3.get_object(Bucket="mlflow", Key=key)["Body"].read() == b"hello from the client"
 

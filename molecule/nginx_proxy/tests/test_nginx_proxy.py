@@ -46,8 +46,8 @@ def client(lab):
 
 
 @pytest.fixture(scope="module")
-def proxy_ip(proxy):
-    return proxy.check_output("hostname -I").split()[0]
+def proxy_ip(lab):
+    return lab.ip("ngx-proxy")
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def upstreams_used(proxy, since_lines):
 
 
 def test_requests_spread_over_both_servers_and_survive_one_stopping(lab, proxy, request_, users):
-    servers = {lab.host(n).check_output("hostname -I").split()[0] for n in ("ngx-ml1", "ngx-ml2")}
+    servers = {lab.ip(n) for n in ("ngx-ml1", "ngx-ml2")}
     start = int(proxy.check_output("wc -l < /var/log/nginx/mlflow.access.log"))
     for _ in range(20):
         assert request_("GET", "/version", user="alice", password=users["alice"])[0] == "200"

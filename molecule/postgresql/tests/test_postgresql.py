@@ -25,8 +25,8 @@ def password(lab):
 
 
 @pytest.fixture(scope="module")
-def db_ip(db):
-    return db.check_output("hostname -I").split()[0]
+def db_ip(lab):
+    return lab.ip("pg-db")
 
 
 def psql(host, sql, *, server="pg-db", user="mlflow", password="", database="mlflow"):

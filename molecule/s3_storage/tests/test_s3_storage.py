@@ -58,8 +58,8 @@ def client(lab):
 
 
 @pytest.fixture(scope="module")
-def store_ip(store):
-    return store.check_output("hostname -I").split()[0]
+def store_ip(lab):
+    return lab.ip("s3-store")
 
 
 @pytest.fixture(scope="module")

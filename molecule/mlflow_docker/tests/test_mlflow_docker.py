@@ -1,0 +1,147 @@
+"""Behaviour of the mlflow_server role in docker mode (scenario molecule/mlflow_docker)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from conftest import LOG_RUN, READ_RUN, curl, q, wait_healthy
+from conftest import mlflow_python as python
+
+PORT = 5500
+CONTAINER = "mlflow-server"
+
+
+@pytest.fixture(scope="module")
+def server(lab):
+    return lab.host("mld-server")
+
+
+@pytest.fixture(scope="module")
+def client(lab):
+    return lab.host("mld-client")
+
+
+@pytest.fixture(scope="module")
+def url(lab):
+    return f"http://{lab.ip('mld-server')}:{PORT}"
+
+
+@pytest.fixture(scope="module")
+def run(client, url):
+    return python(client, url, LOG_RUN)
+
+
+def inspect(server, name=CONTAINER):
+    return json.loads(server.check_output(f"docker inspect {q(name)}"))[0]
+
+
+def wait_container_healthy(server, timeout=240):
+    deadline = time.time() + timeout
+    state = {}
+    while time.time() < deadline:
+        state = inspect(server)["State"]
+        if state.get("Running") and state.get("Health", {}).get("Status") == "healthy":
+            return state
+        time.sleep(3)
+    raise AssertionError(f"{CONTAINER} not healthy within {timeout}s: {state}")
+
+
+def psql(lab, sql):
+    return lab.host("mld-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(sql)}")
+
+
+def test_engine_settings_from_variables(server):
+    info = json.loads(server.check_output("docker info --format '{{json .}}'"))
+    assert info["LiveRestoreEnabled"] is True
+    assert info["LoggingDriver"] == "json-file"
+    daemon = json.loads(server.file("/etc/docker/daemon.json").content_string)
+    assert daemon["log-opts"] == {"max-size": "20m", "max-file": "5"}
+
+
+def test_container_healthy_non_root_with_restart_policy(server):
+    wait_container_healthy(server)
+    container = inspect(server)
+    uid = server.user("mlflow").uid
+    assert container["Config"]["User"] == f"{uid}:{server.group('mlflow').gid}"
+    assert uid != 0
+    assert server.check_output(f"docker exec {CONTAINER} id -u") == str(uid)
+    host = container["HostConfig"]
+    assert host["RestartPolicy"]["Name"] == "unless-stopped"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    assert host["Memory"] == 3 * 1024**3
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "50m", "max-file": "5"}}
+
+
+def test_image_tag_carries_the_version_and_holds_no_build_tools(server):
+    image = inspect(server)["Config"]["Image"]
+    assert image.startswith("mlflow-vm/mlflow:3.17.2-")
+    check = (
+        "import importlib.util, os, shutil; print(importlib.util.find_spec('pip') is None, "
+        "os.path.exists('/wheels'), shutil.which('gcc') is None)"
+    )
+    out = server.check_output(f"docker run --rm --entrypoint /opt/mlflow/bin/python {q(image)} -c {q(check)}")
+    assert out == "True False True"
+    assert inspect(server, image)["Config"]["Healthcheck"]["Test"][-1] == "--health"
+
+
+def test_secrets_stay_out_of_inspect_and_command_lines(lab, server):
+    password = lab.secret("pg_password")
+    s3_secret = lab.secret("s3_secret_key")
+    assert password not in server.check_output(f"docker inspect {CONTAINER}")
+    assert s3_secret not in server.check_output(f"docker inspect {CONTAINER}")
+    assert password not in server.check_output("ps -eo args")
+    env = server.file("/etc/mlflow/mlflow.env")
+    assert (env.user, env.group, env.mode) == ("root", "mlflow", 0o640)
+    assert f"PGPASSWORD={password}" in env.content_string
+
+
+def test_published_only_on_the_host_address(lab, server, client, url):
+    ports = inspect(server)["HostConfig"]["PortBindings"]
+    assert ports == {"5000/tcp": [{"HostIp": lab.ip("mld-server"), "HostPort": str(PORT)}]}
+    assert curl(client, f"{url}/health") == "200"
+
+
+def test_run_lands_in_postgresql_and_the_bucket(lab, client, url, run):
+    assert run["artifact_uri"].startswith("mlflow-artifacts:/")
+    back = python(client, url, READ_RUN, run["run_id"])
+    assert back["params"] == {"alpha": "0.5", "model": "ridge"}
+    assert back["loss_history"] == 5
+    assert back["artifact"] == "hello from the client"
+    assert psql(lab, f"SELECT status FROM runs WHERE run_uuid = '{run['run_id']}'") == "FINISHED"
+    key = f"lab-artifacts/{run['experiment_id']}/{run['run_id']}/artifacts/notes/hello.txt"
+    assert lab.s3("mld-s3").get_object(Bucket="mlflow", Key=key)["Body"].read() == b"hello from the client"
+
+
+def test_switch_from_systemd_keeps_earlier_runs(server, client, url):
+    """prepare.yml ran MLflow as a systemd service and logged a run; converge switched to docker."""
+    before = json.loads(client.file("/var/tmp/systemd-run.json").content_string)
+    back = python(client, url, READ_RUN, before["run_id"], "notes/systemd.txt")
+    assert back["params"] == {"mode": "systemd"}
+    assert back["artifact"] == "logged under systemd"
+    assert not server.file("/etc/systemd/system/mlflow-server.service").exists
+    assert server.run("systemctl is-active mlflow-server").stdout.strip() != "active"
+
+
+def test_killed_container_restarts_without_data_loss(server, client, url, run):
+    before = inspect(server)["State"]["Pid"]
+    server.check_output(f"kill -KILL {before}")
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        state = inspect(server)["State"]
+        if state["Running"] and state["Pid"] not in (0, before):
+            break
+        time.sleep(1)
+    assert inspect(server)["RestartCount"] >= 1, "the engine did not restart the crashed container"
+    wait_container_healthy(server)
+    wait_healthy(client, url)
+    assert python(client, url, READ_RUN, run["run_id"])["artifact"] == "hello from the client"
+
+
+def test_engine_restart_brings_mlflow_back(server, client, url, run):
+    server.check_output("systemctl restart docker")
+    wait_container_healthy(server)
+    wait_healthy(client, url)
+    assert python(client, url, READ_RUN, run["run_id"])["artifact"] == "hello from the client"

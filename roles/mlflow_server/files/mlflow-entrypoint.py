@@ -1,0 +1,51 @@
+"""Entry point of the MLflow image built by role mlflow_server (docker mode).
+
+Reads the server's settings, secrets included, from the environment file
+mounted read-only at $MLFLOW_ENV_FILE (the same file the systemd mode uses),
+so they never show in `docker inspect` or on a command line; then runs
+`mlflow ARGS...` (default: `mlflow server`). With `--health` it checks the
+server's /health endpoint instead (the image's HEALTHCHECK).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments skipped; values taken verbatim."""
+    settings = {}
+    with open(path, encoding="utf-8") as env_file:
+        for line in env_file:
+            line = line.rstrip("\n")
+            if not line.strip() or line.lstrip().startswith("#") or "=" not in line:
+                continue
+            name, value = line.split("=", 1)
+            settings[name.strip()] = value
+    return settings
+
+
+def main(args: list[str]) -> int:
+    path = os.environ.get("MLFLOW_ENV_FILE", "/etc/mlflow/mlflow.env")
+    os.environ.update(read_env_file(path))
+    if args == ["--health"]:
+        url = "http://127.0.0.1:{}{}/health".format(
+            os.environ.get("MLFLOW_PORT", "5000"), os.environ.get("MLFLOW_STATIC_PREFIX", "")
+        )
+        try:
+            with urllib.request.urlopen(url, timeout=4) as response:
+                return 0 if response.status == 200 else 1
+        except OSError as error:
+            print(f"{url}: {error}", file=sys.stderr)
+            return 1
+    if os.environ.get("MLFLOW_EXPOSE_PROMETHEUS"):
+        os.makedirs(os.environ["MLFLOW_EXPOSE_PROMETHEUS"], exist_ok=True)
+    mlflow = os.path.join(sys.prefix, "bin", "mlflow")
+    os.execv(mlflow, [mlflow, *(args or ["server"])])
+    return 1  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
