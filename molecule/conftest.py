@@ -32,8 +32,14 @@ class Lab:
         return testinfra.get_host(f"ansible://{name}", ansible_inventory=self.inventory)
 
     def ip(self, name: str) -> str:
-        """The instance's address on the scenario network."""
-        return self.host(name).check_output("hostname -I").split()[0]
+        """The instance's address on the scenario network (not on a nested engine's bridge)."""
+        out = subprocess.run(
+            ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return out.split()[0]
 
     def s3(self, name: str, port: int = 8333):
         """An S3 client for the SeaweedFS instance `name`, with the scenario's keys."""
