@@ -71,9 +71,15 @@ class Report:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tracking-uri", default=env("MLFLOW_TRACKING_URI"), help="server URL (MLFLOW_TRACKING_URI)")
-    parser.add_argument("--username", default=env("MLFLOW_TRACKING_USERNAME", ""), help="(MLFLOW_TRACKING_USERNAME)")
-    parser.add_argument("--password", default=env("MLFLOW_TRACKING_PASSWORD", ""), help="(MLFLOW_TRACKING_PASSWORD)")
+    parser.add_argument(
+        "--tracking-uri", default=env("MLFLOW_TRACKING_URI"), help="server URL (MLFLOW_TRACKING_URI)"
+    )
+    parser.add_argument(
+        "--username", default=env("MLFLOW_TRACKING_USERNAME", ""), help="(MLFLOW_TRACKING_USERNAME)"
+    )
+    parser.add_argument(
+        "--password", default=env("MLFLOW_TRACKING_PASSWORD", ""), help="(MLFLOW_TRACKING_PASSWORD)"
+    )
     parser.add_argument(
         "--ca-cert", default=env("MLFLOW_TRACKING_SERVER_CERT_PATH", ""), help="CA bundle to verify TLS with"
     )
@@ -183,7 +189,9 @@ class Verifier:
         anonymous = self.http(API_PROBE).status_code
         wrong = self.http(API_PROBE, auth=(self.args.username, self.args.password + "-wrong")).status_code
         if (anonymous, wrong) != (401, 401):
-            raise AssertionError(f"expected 401 without credentials and with a wrong password, got {anonymous}, {wrong}")
+            raise AssertionError(
+                f"expected 401 without credentials and with a wrong password, got {anonymous}, {wrong}"
+            )
         return "401 without credentials, 401 with a wrong password"
 
     def train_and_log(self) -> str:
@@ -268,7 +276,9 @@ class Verifier:
             model_uri=info.model_uri,
             steps=len(search.cv_results_["mean_test_score"]),
         )
-        return f"run {run.info.run_id}: accuracy {metrics['accuracy']:.3f}, {len(files)} artifacts, model logged"
+        return (
+            f"run {run.info.run_id}: accuracy {metrics['accuracy']:.3f}, {len(files)} artifacts, model logged"
+        )
 
     def stored(self) -> str:
         import mlflow
@@ -326,7 +336,9 @@ class Verifier:
         import mlflow
 
         runs = mlflow.search_runs(
-            experiment_names=[self.args.experiment], filter_string="metrics.accuracy > 0", output_format="list"
+            experiment_names=[self.args.experiment],
+            filter_string="metrics.accuracy > 0",
+            output_format="list",
         )
         if self.report.run_id not in {r.info.run_id for r in runs}:
             raise AssertionError(f"'metrics.accuracy > 0' found {len(runs)} runs, not this one")
@@ -371,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     install_resolve(args.resolve)
     report = Verifier(args).run()
     print_table(report)
-    Path(args.report).write_text(json.dumps({**asdict(report), "ok": report.ok, "failed": report.failed}, indent=2))
+    Path(args.report).write_text(
+        json.dumps({**asdict(report), "ok": report.ok, "failed": report.failed}, indent=2)
+    )
     return 0 if report.ok else 1
 
 

@@ -10,10 +10,9 @@ import json
 import os
 import shlex
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import time
 
 import boto3
 import pytest
@@ -93,7 +92,8 @@ READ_RUN = r"""
 import json, sys, tempfile, mlflow
 client = mlflow.MlflowClient()
 run = client.get_run(sys.argv[1])
-path = mlflow.artifacts.download_artifacts(run_id=sys.argv[1], artifact_path=(sys.argv[2:] or ["notes/hello.txt"])[0],
+artifact = (sys.argv[2:] or ["notes/hello.txt"])[0]
+path = mlflow.artifacts.download_artifacts(run_id=sys.argv[1], artifact_path=artifact,
                                            dst_path=tempfile.mkdtemp())
 print(json.dumps({"status": run.info.status, "params": run.data.params, "metrics": run.data.metrics,
                   "loss_history": len(client.get_metric_history(sys.argv[1], "loss")),

@@ -16,7 +16,10 @@ def test_good_input_passes(accepts, source):
         ({"docker_engine_source": "snap"}, "docker_engine_source must be one of: distribution, docker"),
         ({"docker_engine_log_max_size": "20MB"}, "docker_engine_log_max_size=20MB is not a size like 20m"),
         ({"docker_engine_log_max_file": 0}, "docker_engine_log_max_file=0 must be at least 1"),
-        ({"docker_engine_storage_driver": "Overlay 2"}, "docker_engine_storage_driver=Overlay 2 is not a storage"),
+        (
+            {"docker_engine_storage_driver": "Overlay 2"},
+            "docker_engine_storage_driver=Overlay 2 is not a storage",
+        ),
         ({"docker_engine_daemon_options": "live-restore"}, "docker_engine_daemon_options"),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,

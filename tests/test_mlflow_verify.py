@@ -31,8 +31,8 @@ def server(tmp_path_factory):
     process = subprocess.Popen(
         [
             sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{root}/mlflow.db", "--artifacts-destination", str(root / "artifacts"),
-            "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination", str(root / "artifacts"), "--workers", "1",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -117,7 +117,9 @@ def test_credentials_check_fails_on_an_open_server(server, tmp_path):
     )
     assert result.returncode == 1
     assert report["failed"] == ["TLS verified"]
-    result, report = verify(tmp_path, "--tracking-uri", server["url"].replace("http:", "https:"), "--insecure")
+    result, report = verify(
+        tmp_path, "--tracking-uri", server["url"].replace("http:", "https:"), "--insecure"
+    )
     assert result.returncode == 1
     assert report["failed"] == ["server answers"]
 
