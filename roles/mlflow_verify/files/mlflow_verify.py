@@ -1,0 +1,1 @@
+../../../files/mlflow_verify.py
