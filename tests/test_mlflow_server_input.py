@@ -14,6 +14,20 @@ GOOD = {
 }
 
 
+AUTH = {
+    "mlflow_server_auth_app": True,
+    "mlflow_server_auth_admin_password": "an-admin-password",
+    "mlflow_server_flask_secret_key": "0123456789abcdef0123456789abcdef",
+}
+
+
+def test_auth_app_input_passes(accepts):
+    accepts(
+        "mlflow_server",
+        {**GOOD, **AUTH, "mlflow_server_auth_users": [{"name": "carol", "password": "x" * 12}]},
+    )
+
+
 def test_good_input_passes(accepts):
     accepts("mlflow_server", GOOD)
 
@@ -84,6 +98,30 @@ def test_external_database_uri_needs_no_password(validate_role):
         ),
         ({"mlflow_server_docker_memory": "4 GB"}, "mlflow_server_docker_memory=4 GB is not a size like 4g"),
         ({"mlflow_server_docker_cpus": -1}, "mlflow_server_docker_cpus=-1 must not be negative"),
+        (
+            {**AUTH, "mlflow_server_auth_admin_password": ""},
+            "mlflow_server_auth_admin_password is missing or shorter than 12 characters",
+        ),
+        (
+            {**AUTH, "mlflow_server_flask_secret_key": "short"},
+            "mlflow_server_flask_secret_key is missing or shorter than 32 characters",
+        ),
+        (
+            {**AUTH, "mlflow_server_backend_store_uri": "postgresql://mlflow:pw@db.example.com/mlflow"},
+            "mlflow_server_auth_db_uri is needed with an external mlflow_server_backend_store_uri",
+        ),
+        (
+            {**AUTH, "mlflow_server_auth_users": [{"name": "carol", "password": "short"}]},
+            "every user needs a password of at least 12 characters",
+        ),
+        (
+            {**AUTH, "mlflow_server_auth_users": [{"name": "carol smith", "password": "long-enough-pw"}]},
+            "every user needs a name of letters, digits",
+        ),
+        (
+            {**AUTH, "mlflow_server_auth_default_permission": "ALL"},
+            "mlflow_server_auth_default_permission must be one of",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
 )
@@ -93,6 +131,14 @@ def test_bad_input_fails_before_any_change(rejects, changes, message):
 
 def test_passwords_do_not_leak(validate_role):
     result = validate_role(
-        "mlflow_server", {**GOOD, "mlflow_server_version": "bad", "mlflow_server_db_password": "Zq9xQw-pw"}
+        "mlflow_server",
+        {
+            **GOOD,
+            **AUTH,
+            "mlflow_server_version": "bad",
+            "mlflow_server_db_password": "Zq9xQw-pw",
+            "mlflow_server_auth_admin_password": "Yv8wPo-admin",
+        },
     )
     assert "Zq9xQw" not in result.stdout + result.stderr
+    assert "Yv8wPo" not in result.stdout + result.stderr

@@ -15,6 +15,10 @@ def test_good_input_passes(accepts):
     accepts("nginx_proxy", GOOD)
 
 
+def test_mlflow_auth_mode_needs_no_users(accepts):
+    accepts("nginx_proxy", {**GOOD, "nginx_proxy_users": [], "nginx_proxy_auth_mode": "mlflow"})
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -24,7 +28,7 @@ def test_good_input_passes(accepts):
             "the password of alice is shorter than",
         ),
         ({"nginx_proxy_users": [{"name": "alice"}]}, "missing required arguments: password"),
-        ({"nginx_proxy_users": None}, "missing required arguments: nginx_proxy_users"),
+        ({"nginx_proxy_users": None}, "nginx_proxy_users is empty"),
         (
             {"nginx_proxy_tls_mode": "provided", "nginx_proxy_tls_certificate": "CERT"},
             "a certificate without its key",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
 import time
 
@@ -181,3 +182,54 @@ def test_removed_user_is_locked_out(lab, request_, users):
     assert result.returncode == 0, result.stdout[-3000:]
     assert request_("GET", "/version", user="bob", password=users["bob"])[0] == "401"
     assert request_("GET", "/version", user="alice", password=users["alice"])[0] == "200"
+
+
+def test_mlflow_auth_app_mode(lab, request_, users, proxy_ip):
+    """nginx_proxy_auth_mode=mlflow: MLflow's basic-auth app checks credentials and permissions."""
+    admin, carol, dave = (f"Pw-{secrets.token_hex(8)}" for _ in range(3))
+    settings = {
+        "nginx_proxy_auth_mode": "mlflow",
+        "mlflow_server_auth_admin_password": admin,
+        "mlflow_server_flask_secret_key": secrets.token_hex(32),
+        "mlflow_server_auth_default_permission": "NO_PERMISSIONS",
+        "mlflow_server_auth_users": [
+            {"name": "carol", "password": carol},
+            {"name": "dave", "password": dave},
+        ],
+        # The verification at the end of site.yml logs in as MLflow's admin.
+        "mlflow_verify_resolve": [f"{NAME}:{proxy_ip}"],
+    }
+    first = lab.playbook("site.yml", **settings)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    assert "all checks passed" in first.stdout
+
+    search = "/api/2.0/mlflow/experiments/search?max_results=1"
+    assert request_("GET", search)[0] == "401"
+    assert request_("GET", search, user="alice", password=users["alice"])[0] == "401", (
+        "htpasswd users are gone"
+    )
+    assert request_("GET", search, user="admin", password=admin)[0] == "200"
+    assert request_("GET", "/metrics")[0] == "401"
+    assert request_("GET", "/health")[0] == "200"
+
+    name = f"carols-{secrets.token_hex(4)}"
+    create = ("POST", "/api/2.0/mlflow/experiments/create")
+    assert request_(*create, body=json.dumps({"name": name}), user="carol", password=carol)[0] == "200"
+    get = f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}"
+    assert request_("GET", get, user="carol", password=carol)[0] == "200"
+    assert request_("GET", get, user="dave", password=dave)[0] == "403", (
+        "dave has no permission on carol's experiment"
+    )
+
+    keys = {
+        lab.host(n).check_output("grep ^MLFLOW_FLASK_SERVER_SECRET_KEY= /etc/mlflow/mlflow.env")
+        for n in ("ngx-ml1", "ngx-ml2")
+    }
+    assert len(keys) == 1, "every server needs the same Flask secret key"
+
+    again = lab.playbook("site.yml", **settings)
+    assert again.returncode == 0, again.stdout[-4000:]
+    recap = again.stdout[again.stdout.rindex("PLAY RECAP") :]
+    changed = re.findall(r"changed=(\d+)", recap)
+    assert changed, recap
+    assert set(changed) == {"0"}, recap

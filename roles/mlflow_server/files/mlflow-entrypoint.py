@@ -4,7 +4,9 @@ Reads the server's settings, secrets included, from the environment file
 mounted read-only at $MLFLOW_ENV_FILE (the same file the systemd mode uses),
 so they never show in `docker inspect` or on a command line; then runs
 `mlflow ARGS...` (default: `mlflow server`). With `--health` it checks the
-server's /health endpoint instead (the image's HEALTHCHECK).
+server's /health endpoint instead (the image's HEALTHCHECK); with `python
+ARGS...` it runs the venv's Python (e.g. the auth app's `-m
+mlflow.server.auth db upgrade`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def main(args: list[str]) -> int:
             return 1
     if os.environ.get("MLFLOW_EXPOSE_PROMETHEUS"):
         os.makedirs(os.environ["MLFLOW_EXPOSE_PROMETHEUS"], exist_ok=True)
+    if args[:1] == ["python"]:
+        os.execv(sys.executable, [sys.executable, *args[1:]])
     mlflow = os.path.join(sys.prefix, "bin", "mlflow")
     os.execv(mlflow, [mlflow, *(args or ["server"])])
     return 1  # not reached
