@@ -63,3 +63,21 @@ def accepts(validate_role):
         assert result.returncode == 0, result.stdout + result.stderr
 
     return check
+
+
+@pytest.fixture
+def hides(validate_role):
+    """Assert the role's checks ran, failed, and showed none of the given secrets."""
+
+    def check(role: str, variables: dict, *secrets: str) -> None:
+        result = validate_role(role, variables)
+        output = result.stdout + result.stderr
+        # The input is bad on purpose: the role's own assert must have run and
+        # refused it (a run stopped earlier would prove nothing).
+        assert f"TASK [{role} : Check the input]" in output, output
+        assert f"Invalid input for role {role}" in " ".join(output.split()), output
+        assert result.returncode != 0, output
+        for secret in secrets:
+            assert secret not in output
+
+    return check
