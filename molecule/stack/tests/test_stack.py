@@ -39,15 +39,34 @@ def test_run_and_model_version_are_in_postgresql(lab, report):
     assert params == ["cv_folds", "dataset", "max_depth", "n_estimators"]
 
 
+# Lists the bucket under a prefix, run on an MLflow host with its venv's boto3:
+# the S3 API answers only the MLflow hosts (the controller is refused).
+LIST_KEYS = r"""
+import json, os, sys, boto3
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id=os.environ["KEY"], aws_secret_access_key=os.environ["SECRET"],
+                  config=Config(s3={"addressing_style": "path"}))
+pages = s3.get_paginator("list_objects_v2").paginate(Bucket="mlflow", Prefix=sys.argv[2])
+print(json.dumps([o["Key"] for page in pages for o in page.get("Contents", [])]))
+"""
+
+
+def bucket_keys(lab, prefix: str) -> set[str]:
+    out = lab.host("stk-ml1").check_output(
+        f"KEY={q(lab.secret('s3_access_key'))} SECRET={q(lab.secret('s3_secret_key'))} "
+        f"/opt/mlflow/venvs/3.17.2/bin/python -c {q(LIST_KEYS)} http://{lab.ip('stk-s3')}:8333 {q(prefix)}"
+    )
+    return set(json.loads(out))
+
+
 def test_artifacts_and_model_are_in_the_bucket(lab, report):
-    s3 = lab.s3("stk-s3")
     run_prefix = f"artifacts/{report['experiment_id']}/{report['run_id']}/artifacts/evaluation/"
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="mlflow", Prefix=run_prefix).get("Contents", [])}
-    assert keys == {
+    assert bucket_keys(lab, run_prefix) == {
         run_prefix + n for n in ("confusion_matrix.png", "feature_importance.csv", "roc_curve.png")
     }
-    experiment = s3.list_objects_v2(Bucket="mlflow", Prefix=f"artifacts/{report['experiment_id']}/")
-    assert any(o["Key"].endswith("/MLmodel") for o in experiment.get("Contents", [])), "no logged model in S3"
+    experiment = bucket_keys(lab, f"artifacts/{report['experiment_id']}/")
+    assert any(k.endswith("/MLmodel") for k in experiment), "no logged model in S3"
 
 
 def test_one_server_per_install_mode(lab):

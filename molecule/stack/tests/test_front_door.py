@@ -1,0 +1,232 @@
+"""The front door is the only door: host firewalls, cheap authentication, bans.
+
+stk-outsider is in no inventory group: to the stack it is any machine on the
+same network. The tests scan, connect and flood from it, from the stack's
+own hosts, and from the controller.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+
+import pytest
+import requests
+import urllib3
+from conftest import q
+
+NAME = "mlflow.lab.test"
+STACK = ["stk-db", "stk-s3", "stk-ml1", "stk-ml2", "stk-proxy"]
+SEAWEEDFS_INTERNAL = [9333, 19333, 8080, 18080, 8888, 18888, 18333]
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+# Runs on a host: every TCP port of the given hosts that accepts a connection.
+SCAN = r"""
+import asyncio, json, sys
+
+async def probe(sem, host, port):
+    async with sem:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3)
+        except Exception:
+            return None
+        writer.close()
+        return port
+
+async def main():
+    sem = asyncio.Semaphore(500)
+    found = {}
+    for host in sys.argv[1:]:
+        ports = await asyncio.gather(*(probe(sem, host, p) for p in range(1, 65536)))
+        found[host] = [p for p in ports if p]
+    print(json.dumps(found))
+
+asyncio.run(main())
+"""
+
+# Runs on stk-outsider: wrong passwords for alice (bcrypt, the costly case)
+# at RATE requests/s for SECONDS, over kept-alive connections.
+FLOOD = r"""
+import base64, http.client, json, ssl, sys, threading, time
+host, rate, seconds, name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+headers = {"Host": name, "Authorization": "Basic " + base64.b64encode(b"alice:not-her-password").decode()}
+counts = {"sent": 0, "answered_401": 0, "failed": 0}
+lock = threading.Lock()
+end = time.time() + seconds
+threads = 16
+
+def worker():
+    conn, due = None, time.time()
+    while time.time() < end:
+        with lock:
+            counts["sent"] += 1
+        try:
+            conn = conn or http.client.HTTPSConnection(host, 443, context=ctx, timeout=2)
+            conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
+            response = conn.getresponse(); response.read()
+            with lock:
+                counts["answered_401" if response.status == 401 else "failed"] += 1
+        except Exception:
+            conn = None
+            with lock:
+                counts["failed"] += 1
+        due += threads / rate
+        time.sleep(max(0.0, due - time.time()))
+
+pool = [threading.Thread(target=worker) for _ in range(threads)]
+for t in pool: t.start()
+for t in pool: t.join()
+print(json.dumps(counts))
+"""
+
+
+def reaches(lab, source: str, target: str, port: int) -> bool:
+    """Whether `source` gets a TCP connection to `target`:`port`."""
+    code = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 3)"
+    return lab.host(source).run(f"python3 -c {q(code)} {lab.ip(target)} {port}").rc == 0
+
+
+@pytest.fixture(scope="module")
+def scan(lab):
+    ips = {lab.ip(h): h for h in STACK}
+    out = lab.host("stk-outsider").check_output(f"python3 -c {q(SCAN)} {' '.join(ips)}")
+    return {ips[ip]: ports for ip, ports in json.loads(out).items()}
+
+
+def test_an_outsider_reaches_only_the_proxy_web_ports(scan):
+    assert scan == {"stk-db": [], "stk-s3": [], "stk-ml1": [], "stk-ml2": [], "stk-proxy": [80, 443]}
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "port", "expected"),
+    [
+        # Each service answers the hosts that need it ...
+        ("stk-proxy", "stk-ml1", 5000, True),
+        ("stk-proxy", "stk-ml2", 5000, True),  # docker mode: published port, forward chain
+        ("stk-ml1", "stk-db", 5432, True),
+        ("stk-ml2", "stk-db", 5432, True),
+        ("stk-ml1", "stk-s3", 8333, True),
+        # ... and nobody else.
+        ("stk-proxy", "stk-db", 5432, False),
+        ("stk-proxy", "stk-s3", 8333, False),
+        ("stk-ml1", "stk-ml2", 5000, False),
+        ("stk-db", "stk-ml1", 5000, False),
+        ("stk-s3", "stk-db", 5432, False),
+        ("stk-outsider", "stk-ml2", 5000, False),
+    ],
+)
+def test_who_reaches_whom(lab, source, target, port, expected):
+    assert reaches(lab, source, target, port) is expected
+
+
+@pytest.mark.parametrize("port", SEAWEEDFS_INTERNAL)
+def test_seaweedfs_internal_ports_are_closed_even_to_mlflow_hosts(lab, port):
+    assert not reaches(lab, "stk-ml1", "stk-s3", port)
+
+
+def test_mlflow_in_docker_mode_reaches_postgresql_through_its_own_network(lab):
+    # The container's connection, not the host's: its health says MLflow works.
+    ml2 = lab.host("stk-ml2")
+    assert ml2.check_output("docker inspect -f '{{.State.Health.Status}}' mlflow-server") == "healthy"
+
+
+def test_anonymous_s3_requests_are_refused(lab):
+    code = (
+        "import sys, urllib.request, urllib.error\n"
+        "try:\n    urllib.request.urlopen(sys.argv[1], timeout=5); print(200)\n"
+        "except urllib.error.HTTPError as e:\n    print(e.code)\n"
+    )
+    url = f"http://{lab.ip('stk-s3')}:8333/mlflow/"
+    assert lab.host("stk-ml1").check_output(f"python3 -c {q(code)} {url}") == "403"
+
+
+def admin(lab):
+    return ("admin", lab.secret("admin_password"))
+
+
+def get(lab, path: str, auth=None, host: str = NAME, session=None):
+    return (session or requests).get(
+        f"https://{lab.ip('stk-proxy')}{path}", headers={"Host": host}, auth=auth, verify=False, timeout=30
+    )
+
+
+def test_forged_host_headers_get_nothing(lab):
+    path = "/api/2.0/mlflow/experiments/search?max_results=1"
+    assert get(lab, path, host="evil.example").status_code == 401
+    # Past the proxy's check, MLflow refuses a Host it does not serve.
+    assert get(lab, path, auth=admin(lab), host="evil.example").status_code == 403
+    assert get(lab, path, auth=admin(lab)).status_code == 200
+
+
+def test_generated_secrets_get_a_fast_hash_and_passwords_bcrypt(lab):
+    entries = dict(
+        line.split(":", 1)
+        for line in lab.host("stk-proxy").check_output("cat /etc/nginx/mlflow.htpasswd").splitlines()
+        if line and not line.startswith("#")
+    )
+    assert entries["admin"].startswith("$6$rounds=1000$")
+    assert entries["alice"].startswith("$2b$12$")
+    path = "/api/2.0/mlflow/experiments/search?max_results=1"
+    assert get(lab, path, auth=("alice", lab.secret("alice_password"))).status_code == 200
+    assert get(lab, path, auth=("alice", "wrong-password")).status_code == 401
+
+
+def test_rules_are_loaded_at_boot_and_a_reload_keeps_docker_working(lab):
+    ml2 = lab.host("stk-ml2")
+    assert ml2.service("nftables").is_enabled
+    assert ml2.run("systemctl restart nftables").rc == 0
+    # Docker's own NAT survived the reload: the proxy still reaches the container.
+    assert "mlflow_vm" in ml2.check_output("nft list tables")
+    assert "DOCKER" in ml2.check_output("nft list ruleset")
+    assert reaches(lab, "stk-proxy", "stk-ml2", 5000)
+    assert not reaches(lab, "stk-outsider", "stk-ml2", 5000)
+
+
+def latencies(lab, seconds: float) -> list[float]:
+    """Authenticated requests, one after the other on one kept-alive connection."""
+    session = requests.Session()
+    taken = []
+    end = time.time() + seconds
+    while time.time() < end:
+        start = time.perf_counter()
+        response = get(lab, "/api/2.0/mlflow/experiments/search?max_results=1", auth=admin(lab), session=session)
+        taken.append(time.perf_counter() - start)
+        assert response.status_code == 200, response.status_code
+    return taken
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def test_a_flood_of_wrong_passwords_is_banned_and_others_keep_working(lab):
+    proxy = lab.host("stk-proxy")
+    outsider = lab.ip("stk-outsider")
+    quiet = latencies(lab, 5)
+    flood = subprocess.Popen(
+        ["docker", "exec", "stk-outsider", "python3", "-c", FLOOD, lab.ip("stk-proxy"), "200", "30", NAME],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        during = latencies(lab, 25)  # every one of them must succeed
+        counts = json.loads(flood.communicate(timeout=120)[0])
+        banned = proxy.check_output("fail2ban-client status mlflow-proxy")
+        print(
+            f"flood {counts}; legitimate client p50/p95 quiet "
+            f"{statistics.median(quiet) * 1000:.1f}/{p95(quiet) * 1000:.1f} ms, during the flood "
+            f"{statistics.median(during) * 1000:.1f}/{p95(during) * 1000:.1f} ms ({len(during)} requests)"
+        )
+        assert outsider in banned
+        # Banned after a few failures: most of the flood never got an answer.
+        assert counts["answered_401"] < counts["sent"] / 4, counts
+        assert not reaches(lab, "stk-outsider", "stk-proxy", 443)
+    finally:
+        flood.kill()
+        # How an operator lifts a ban (README): the outsider gets in again.
+        proxy.run(f"fail2ban-client set mlflow-proxy unbanip {outsider}")
+    assert reaches(lab, "stk-outsider", "stk-proxy", 443)
