@@ -17,7 +17,10 @@ def test_good_input_passes(accepts):
 
 def test_a_generated_secret_of_128_bits_is_accepted(accepts):
     # 22 letters and digits: 22 x log2(62) = 131 bits.
-    accepts("nginx_proxy", {**GOOD, "nginx_proxy_users": [{"name": "ci", "password": "aB3" * 7 + "x", "generated": True}]})
+    accepts(
+        "nginx_proxy",
+        {**GOOD, "nginx_proxy_users": [{"name": "ci", "password": "aB3" * 7 + "x", "generated": True}]},
+    )
 
 
 def test_mlflow_auth_mode_needs_no_users(accepts):
@@ -52,7 +55,11 @@ def test_mlflow_auth_mode_needs_no_users(accepts):
             "ci marked `generated: true` but the password cannot hold 128 bits",
         ),
         (
-            {"nginx_proxy_users": [{"name": "ci", "password": "correcthorsebatterystaple", "generated": True}]},
+            {
+                "nginx_proxy_users": [
+                    {"name": "ci", "password": "correcthorsebatterystaple", "generated": True}
+                ]
+            },
             "ci marked `generated: true`",
         ),
         ({"nginx_proxy_bcrypt_cost": 5}, "nginx_proxy_bcrypt_cost=5 must be 10-17"),

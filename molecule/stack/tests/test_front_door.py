@@ -193,7 +193,9 @@ def latencies(lab, seconds: float) -> list[float]:
     end = time.time() + seconds
     while time.time() < end:
         start = time.perf_counter()
-        response = get(lab, "/api/2.0/mlflow/experiments/search?max_results=1", auth=admin(lab), session=session)
+        response = get(
+            lab, "/api/2.0/mlflow/experiments/search?max_results=1", auth=admin(lab), session=session
+        )
         taken.append(time.perf_counter() - start)
         assert response.status_code == 200, response.status_code
     return taken
