@@ -35,3 +35,29 @@ def test_site_syntax(env):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_the_short_inventory_name_works(env):
+    """`ansible-playbook site.yml -i prod`, as ops teams type it."""
+    result = subprocess.run(
+        ["ansible-playbook", "-i", env, "--list-hosts", "site.yml"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mlflow-" in result.stdout
+
+
+def test_a_mistyped_inventory_fails():
+    result = subprocess.run(
+        ["ansible-playbook", "-i", "prd", "--list-hosts", "site.yml"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "No inventory was parsed" in result.stdout + result.stderr

@@ -173,6 +173,10 @@ def test_requests_spread_over_both_servers_and_survive_one_stopping(lab, proxy, 
         stopped.check_output("systemctl start mlflow-server")
 
 
+def test_the_ban_threshold_is_the_configured_one(proxy):
+    assert proxy.check_output("fail2ban-client get mlflow-proxy maxretry") == "200"
+
+
 def test_removed_user_is_locked_out(lab, request_, users):
     assert request_("GET", "/version", user="bob", password=users["bob"])[0] == "200"
     result = lab.playbook(
@@ -226,6 +230,9 @@ def test_mlflow_auth_app_mode(lab, request_, users, proxy_ip):
         for n in ("ngx-ml1", "ngx-ml2")
     }
     assert len(keys) == 1, "every server needs the same Flask secret key"
+    # Successful checks are cached (scrypt costs ~250 ms a request otherwise).
+    ini = lab.host("ngx-ml1").check_output("cat /etc/mlflow/basic_auth.ini")
+    assert "auth_cache_ttl_seconds = 60" in ini.splitlines()
 
     again = lab.playbook("site.yml", **settings)
     assert again.returncode == 0, again.stdout[-4000:]

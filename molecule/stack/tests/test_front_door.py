@@ -162,6 +162,17 @@ def test_forged_host_headers_get_nothing(lab):
     assert get(lab, path, auth=admin(lab)).status_code == 200
 
 
+def test_clients_are_never_sent_to_s3(lab):
+    # MLflow 3.17 advertises presigned S3 transfers; the proxy says none, so
+    # clients (the verification too) move every byte through the front door.
+    info = get(lab, "/api/3.0/mlflow/server-info", auth=admin(lab)).json()
+    assert info["multipart_uploads_enabled"] is False
+    assert info["multipart_downloads_enabled"] is False
+    log = lab.host("stk-proxy").check_output("cat /var/log/nginx/mlflow.access.log")
+    assert "/mlflow-artifacts/artifacts/" in log
+    assert "/presigned/" not in log and "/mpu/" not in log
+
+
 def test_generated_secrets_get_a_fast_hash_and_passwords_bcrypt(lab):
     entries = dict(
         line.split(":", 1)
@@ -178,9 +189,12 @@ def test_generated_secrets_get_a_fast_hash_and_passwords_bcrypt(lab):
 def test_rules_are_loaded_at_boot_and_a_reload_keeps_docker_working(lab):
     ml2 = lab.host("stk-ml2")
     assert ml2.service("nftables").is_enabled
+    # What boot does: nftables.service loads /etc/nftables.conf.
+    assert ml2.run("nft delete table inet mlflow_vm").rc == 0
+    assert reaches(lab, "stk-outsider", "stk-ml2", 5000), "the table was not in force"
     assert ml2.run("systemctl restart nftables").rc == 0
-    # Docker's own NAT survived the reload: the proxy still reaches the container.
     assert "mlflow_vm" in ml2.check_output("nft list tables")
+    # Docker's own NAT survived the reload: the proxy still reaches the container.
     assert "DOCKER" in ml2.check_output("nft list ruleset")
     assert reaches(lab, "stk-proxy", "stk-ml2", 5000)
     assert not reaches(lab, "stk-outsider", "stk-ml2", 5000)
