@@ -69,7 +69,8 @@ out = {"direct": statistics.median(
     [p50(http.client.HTTPConnection(*u.split(":")), {"Host": name}) for u in upstreams])}
 for user, password in users.items():
     auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    out[user] = p50(http.client.HTTPSConnection("127.0.0.1", 443, context=ctx), {"Host": name, "Authorization": auth})
+    conn = http.client.HTTPSConnection("127.0.0.1", 443, context=ctx)
+    out[user] = p50(conn, {"Host": name, "Authorization": auth})
 print(json.dumps(out))
 """
 
@@ -99,9 +100,16 @@ def mlflow_server(*args: str, env: dict | None = None):
     port = free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
     cmd = [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--backend-store-uri", f"sqlite:///{work}/mlflow.db", "--artifacts-destination", str(work / "art")]
+    cmd += [
+        "--backend-store-uri",
+        f"sqlite:///{work}/mlflow.db",
+        "--artifacts-destination",
+        str(work / "art"),
+    ]
     log = (work / "server.log").open("w")
-    proc = subprocess.Popen([*cmd, *args], cwd=work, stdout=log, stderr=log, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        [*cmd, *args], cwd=work, stdout=log, stderr=log, env={**os.environ, **(env or {})}
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -174,7 +182,10 @@ def auth_app_overhead() -> dict:
 def throughput(base: str, clients: int, seconds: float, **kwargs) -> dict:
     """Runs/s and latency of whole runs from `clients` threads, each with a kept-alive session."""
     experiment = requests.post(
-        f"{base}/api/2.0/mlflow/experiments/create", json={"name": f"bench-{time.time_ns()}"}, timeout=60, **kwargs
+        f"{base}/api/2.0/mlflow/experiments/create",
+        json={"name": f"bench-{time.time_ns()}"},
+        timeout=60,
+        **kwargs,
     ).json()["experiment_id"]
     lock = threading.Lock()
     taken: list[float] = []
@@ -199,7 +210,9 @@ def throughput(base: str, clients: int, seconds: float, **kwargs) -> dict:
                     f"{base}/api/2.0/mlflow/runs/log-batch",
                     json={
                         "run_id": run_id,
-                        "metrics": [{"key": f"m{i}", "value": i * 0.5, "timestamp": now, "step": 0} for i in range(10)],
+                        "metrics": [
+                            {"key": f"m{i}", "value": i * 0.5, "timestamp": now, "step": 0} for i in range(10)
+                        ],
                         "params": [{"key": f"p{i}", "value": str(i)} for i in range(10)],
                         "tags": [{"key": f"t{i}", "value": "x"} for i in range(3)],
                     },
@@ -246,9 +259,15 @@ def main() -> None:
     print("== Authentication overhead through the lab's proxy (p50, kept-alive, measured on stk-proxy)")
     lab = lab_auth_overhead(secrets)
     print(f"   straight to MLflow:                 {lab['direct']:7.2f} ms")
-    for user, label in (("admin", "generated secret, SHA-512-crypt 1000"), ("alice", "human password, bcrypt 12")):
+    for user, label in (
+        ("admin", "generated secret, SHA-512-crypt 1000"),
+        ("alice", "human password, bcrypt 12"),
+    ):
         if user in lab:
-            print(f"   via nginx as {user:5} ({label}): {lab[user]:7.2f} ms  overhead {lab[user] - lab['direct']:7.2f} ms")
+            print(
+                f"   via nginx as {user:5} ({label}): {lab[user]:7.2f} ms"
+                f"  overhead {lab[user] - lab['direct']:7.2f} ms"
+            )
 
     print("== MLflow's auth app (local server, 1 worker, p50)")
     for ttl, figures in auth_app_overhead().items():
@@ -265,12 +284,18 @@ def main() -> None:
         rows["tutorial mlflow server (SQLite, no proxy)"] = throughput(tutorial, args.clients, args.seconds)
     admin = ("admin", (secrets / "admin_password").read_text().split()[0])
     rows["lab via nginx/TLS/auth (PostgreSQL, S3)"] = throughput(
-        f"https://{ip('stk-proxy')}", args.clients, args.seconds, auth=admin, headers={"Host": NAME}, verify=False
+        f"https://{ip('stk-proxy')}",
+        args.clients,
+        args.seconds,
+        auth=admin,
+        headers={"Host": NAME},
+        verify=False,
     )
     print(f"   {'target':44} {'runs/s':>7} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'errors':>7}")
     for name, r in rows.items():
         print(
-            f"   {name:44} {r['runs/s']:7.1f} {r['p50 s']:7.2f} {r['p95 s']:7.2f} {r['p99 s']:7.2f} {r['errors']:7d}"
+            f"   {name:44} {r['runs/s']:7.1f} {r['p50 s']:7.2f} {r['p95 s']:7.2f} {r['p99 s']:7.2f}"
+            f" {r['errors']:7d}"
         )
     tutorial_rate, ours = (r["runs/s"] for r in rows.values())
     print(f"   ratio ours/tutorial: {ours / tutorial_rate:.2f}")

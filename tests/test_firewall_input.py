@@ -9,7 +9,9 @@ GOOD = {
         {"name": "mlflow", "port": 5000, "sources": ["10.0.0.5", "10.0.1.0/24", "fd00::5"]},
         {"name": "https", "port": 443, "sources": ["0.0.0.0/0", "::/0"]},
     ],
-    "firewall_allow_extra": [{"name": "exporter", "port": "9100-9101", "proto": "tcp", "sources": ["10.0.9.9"]}],
+    "firewall_allow_extra": [
+        {"name": "exporter", "port": "9100-9101", "proto": "tcp", "sources": ["10.0.9.9"]}
+    ],
 }
 
 
@@ -29,7 +31,10 @@ def test_good_input_passes(accepts):
             {"firewall_allow": [{"name": "mlflow", "port": 5000, "sources": ["mlflow-proxy-1"]}]},
             "sources must be IP addresses or networks, not ['mlflow-proxy-1']",
         ),
-        ({"firewall_allow": [{"name": "x", "port": "http", "sources": []}]}, "ports must be a number or first-last"),
+        (
+            {"firewall_allow": [{"name": "x", "port": "http", "sources": []}]},
+            "ports must be a number or first-last",
+        ),
         ({"firewall_allow": [{"name": "x", "port": 80, "proto": "icmp"}]}, "proto must be one of"),
         ({"firewall_allow": [{"port": 80}]}, "missing required arguments: name"),
         ({"firewall_ssh_sources": ["bastion"]}, "firewall_ssh_sources must be IP addresses"),

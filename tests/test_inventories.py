@@ -61,3 +61,11 @@ def test_a_mistyped_inventory_fails():
     )
     assert result.returncode != 0
     assert "No inventory was parsed" in result.stdout + result.stderr
+
+
+def test_no_inventory_names_the_right_one():
+    result = subprocess.run(
+        ["ansible-playbook", "site.yml"], cwd=PROJECT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "-i inventories/prod (or -i prod)" in " ".join((result.stdout + result.stderr).split())

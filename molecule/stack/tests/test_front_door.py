@@ -14,14 +14,15 @@ import time
 
 import pytest
 import requests
-import urllib3
 from conftest import q
 
 NAME = "mlflow.lab.test"
 STACK = ["stk-db", "stk-s3", "stk-ml1", "stk-ml2", "stk-proxy"]
 SEAWEEDFS_INTERNAL = [9333, 19333, 8080, 18080, 8888, 18888, 18333]
 
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+# The tests talk to the proxy by address; the certificate is checked by the
+# verification (mlflow_verify), not here.
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 # Runs on a host: every TCP port of the given hosts that accepts a connection.
 SCAN = r"""
@@ -170,7 +171,8 @@ def test_clients_are_never_sent_to_s3(lab):
     assert info["multipart_downloads_enabled"] is False
     log = lab.host("stk-proxy").check_output("cat /var/log/nginx/mlflow.access.log")
     assert "/mlflow-artifacts/artifacts/" in log
-    assert "/presigned/" not in log and "/mpu/" not in log
+    assert "/presigned/" not in log
+    assert "/mpu/" not in log
 
 
 def test_generated_secrets_get_a_fast_hash_and_passwords_bcrypt(lab):
@@ -222,9 +224,25 @@ def p95(values: list[float]) -> float:
 def test_a_flood_of_wrong_passwords_is_banned_and_others_keep_working(lab):
     proxy = lab.host("stk-proxy")
     outsider = lab.ip("stk-outsider")
+    proxy.run(f"fail2ban-client set mlflow-proxy unbanip {outsider}")  # a clean start on a re-run
     quiet = latencies(lab, 5)
+    # `timeout` bounds the flood inside the container too (killing `docker
+    # exec` would leave it running).
     flood = subprocess.Popen(
-        ["docker", "exec", "stk-outsider", "python3", "-c", FLOOD, lab.ip("stk-proxy"), "200", "30", NAME],
+        [
+            "docker",
+            "exec",
+            "stk-outsider",
+            "timeout",
+            "60",
+            "python3",
+            "-c",
+            FLOOD,
+            lab.ip("stk-proxy"),
+            "200",
+            "30",
+            NAME,
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -232,17 +250,24 @@ def test_a_flood_of_wrong_passwords_is_banned_and_others_keep_working(lab):
         during = latencies(lab, 25)  # every one of them must succeed
         counts = json.loads(flood.communicate(timeout=120)[0])
         banned = proxy.check_output("fail2ban-client status mlflow-proxy")
-        print(
-            f"flood {counts}; legitimate client p50/p95 quiet "
-            f"{statistics.median(quiet) * 1000:.1f}/{p95(quiet) * 1000:.1f} ms, during the flood "
-            f"{statistics.median(during) * 1000:.1f}/{p95(during) * 1000:.1f} ms ({len(during)} requests)"
-        )
+        figures = {
+            "flood": counts,
+            "legitimate_ms": {
+                "quiet_p50": statistics.median(quiet) * 1000,
+                "quiet_p95": p95(quiet) * 1000,
+                "flood_p50": statistics.median(during) * 1000,
+                "flood_p95": p95(during) * 1000,
+                "flood_requests": len(during),
+            },
+        }
+        # Figures, not assertions (speed targets live in bench/).
+        (lab.ephemeral / "flood.json").write_text(json.dumps(figures, indent=2))
         assert outsider in banned
         # Banned after a few failures: most of the flood never got an answer.
         assert counts["answered_401"] < counts["sent"] / 4, counts
         assert not reaches(lab, "stk-outsider", "stk-proxy", 443)
     finally:
-        flood.kill()
+        flood.wait(timeout=90)
         # How an operator lifts a ban (README): the outsider gets in again.
         proxy.run(f"fail2ban-client set mlflow-proxy unbanip {outsider}")
     assert reaches(lab, "stk-outsider", "stk-proxy", 443)
