@@ -122,3 +122,36 @@ def wait_healthy(client, url: str, timeout: int = 120) -> None:
             return
         time.sleep(2)
     raise AssertionError(f"{url}/health did not answer within {timeout}s")
+
+
+# Runs on a host: every TCP port of the given addresses that accepts a
+# connection (a firewall's reset or a closed port answers at once).
+SCAN = r"""
+import asyncio, json, sys
+
+async def probe(sem, host, port):
+    async with sem:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3)
+        except Exception:
+            return None
+        writer.close()
+        return port
+
+async def main():
+    sem = asyncio.Semaphore(500)
+    found = {}
+    for host in sys.argv[1:]:
+        ports = await asyncio.gather(*(probe(sem, host, p) for p in range(1, 65536)))
+        found[host] = [p for p in ports if p]
+    print(json.dumps(found))
+
+asyncio.run(main())
+"""
+
+
+def open_ports(lab: Lab, source: str, targets: list[str]) -> dict[str, list[int]]:
+    """Every TCP port of each target host that accepts a connection from `source`."""
+    ips = {lab.ip(t): t for t in targets}
+    out = lab.host(source).check_output(f"python3 -c {q(SCAN)} {' '.join(ips)}")
+    return {ips[ip]: ports for ip, ports in json.loads(out).items()}

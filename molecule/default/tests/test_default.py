@@ -5,28 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import q
-
-# Runs on the outsider: every TCP port of the host that accepts a connection.
-SCAN = r"""
-import asyncio, json, sys
-
-async def probe(sem, port):
-    async with sem:
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(sys.argv[1], port), 3)
-        except Exception:
-            return None
-        writer.close()
-        return port
-
-async def main():
-    sem = asyncio.Semaphore(500)
-    ports = await asyncio.gather(*(probe(sem, p) for p in range(1, 65536)))
-    print(json.dumps([p for p in ports if p]))
-
-asyncio.run(main())
-"""
+from conftest import open_ports
 
 
 @pytest.fixture(scope="module")
@@ -49,5 +28,4 @@ def test_mlflow_listens_on_loopback_only(aio):
 
 
 def test_only_the_proxy_answers_from_outside(lab):
-    found = lab.host("aio-outsider").check_output(f"python3 -c {q(SCAN)} {lab.ip('aio')}")
-    assert json.loads(found) == [80, 443]
+    assert open_ports(lab, "aio-outsider", ["aio"]) == {"aio": [80, 443]}

@@ -14,7 +14,7 @@ import time
 
 import pytest
 import requests
-from conftest import q
+from conftest import open_ports, q
 
 NAME = "mlflow.lab.test"
 STACK = ["stk-db", "stk-s3", "stk-ml1", "stk-ml2", "stk-proxy"]
@@ -23,30 +23,6 @@ SEAWEEDFS_INTERNAL = [9333, 19333, 8080, 18080, 8888, 18888, 18333]
 # The tests talk to the proxy by address; the certificate is checked by the
 # verification (mlflow_verify), not here.
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-
-# Runs on a host: every TCP port of the given hosts that accepts a connection.
-SCAN = r"""
-import asyncio, json, sys
-
-async def probe(sem, host, port):
-    async with sem:
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 3)
-        except Exception:
-            return None
-        writer.close()
-        return port
-
-async def main():
-    sem = asyncio.Semaphore(500)
-    found = {}
-    for host in sys.argv[1:]:
-        ports = await asyncio.gather(*(probe(sem, host, p) for p in range(1, 65536)))
-        found[host] = [p for p in ports if p]
-    print(json.dumps(found))
-
-asyncio.run(main())
-"""
 
 # Runs on stk-outsider: wrong passwords for alice (bcrypt, the costly case)
 # at RATE requests/s for SECONDS, over kept-alive connections.
@@ -91,15 +67,9 @@ def reaches(lab, source: str, target: str, port: int) -> bool:
     return lab.host(source).run(f"python3 -c {q(code)} {lab.ip(target)} {port}").rc == 0
 
 
-@pytest.fixture(scope="module")
-def scan(lab):
-    ips = {lab.ip(h): h for h in STACK}
-    out = lab.host("stk-outsider").check_output(f"python3 -c {q(SCAN)} {' '.join(ips)}")
-    return {ips[ip]: ports for ip, ports in json.loads(out).items()}
-
-
-def test_an_outsider_reaches_only_the_proxy_web_ports(scan):
-    assert scan == {"stk-db": [], "stk-s3": [], "stk-ml1": [], "stk-ml2": [], "stk-proxy": [80, 443]}
+def test_an_outsider_reaches_only_the_proxy_web_ports(lab):
+    expected = {host: [] for host in STACK} | {"stk-proxy": [80, 443]}
+    assert open_ports(lab, "stk-outsider", STACK) == expected
 
 
 @pytest.mark.parametrize(
