@@ -97,10 +97,17 @@ def test_http_redirects_to_https(request_):
     assert f"location: https://{NAME}/api/2.0/mlflow/experiments/search" in headers.lower()
 
 
-def test_tls_verified_for_every_name_modern_protocols_only(request_, users):
+def test_tls_verified_for_every_name_modern_protocols_only(proxy, request_, users):
     for name in (NAME, ALIAS):
         assert request_("GET", "/version", user="alice", password=users["alice"], name=name)[0] == "200"
+    # TLS 1.2 and 1.3 are each accepted ...
+    for version in ("1.2", "1.3"):
+        pinned = [f"--tlsv{version}", f"--tls-max {version}"]
+        assert request_("GET", "/version", user="alice", password=users["alice"], extra=pinned)[0] == "200"
+    # ... older ones are refused (the AEAD-only cipher list would refuse them
+    # too, so the protocol setting itself is read from nginx's effective config).
     assert request_("GET", "/version", extra=["--tls-max 1.1"])[0] == "000"
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in proxy.check_output("nginx -T 2>/dev/null")
 
 
 def test_security_headers_and_no_version(request_, users):

@@ -96,8 +96,11 @@ def test_password_stored_as_scram(db):
 
 def test_only_the_owner_may_connect(db):
     acl = admin(db, "SELECT datacl FROM pg_database WHERE datname = 'mlflow'")
+    # NULL (printed as "") is the built-in default, under which PUBLIC may connect.
+    assert acl, "no ACL on the database: PUBLIC keeps its default CONNECT and TEMP rights"
     entries = acl.strip("{}").split(",")
     assert not [e for e in entries if e.startswith("=")], f"PUBLIC still has rights: {acl}"
+    assert admin(db, "SELECT has_database_privilege('public', 'mlflow', 'CONNECT')") == "f"
 
 
 def test_database_is_utf8(db):
