@@ -55,6 +55,18 @@ class Lab:
         """A test secret written by the scenario's password lookup."""
         return (self.ephemeral / name).read_text().split()[0]
 
+    def var(self, host: str, name: str):
+        """A variable of `host` as the scenario's inventory sets it (templated)."""
+        out = subprocess.run(
+            ["ansible", "-i", self.inventory, host, "-m", "ansible.builtin.debug", "-a", f"var={name}"],
+            env={**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"},
+            cwd=PROJECT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return json.loads(out)["plays"][0]["tasks"][0]["hosts"][host][name]
+
     def playbook(self, playbook: str, **extra_vars: object) -> subprocess.CompletedProcess:
         cmd = ["ansible-playbook", "-i", self.inventory, str(PROJECT / playbook)]
         for key, value in extra_vars.items():
@@ -110,6 +122,12 @@ def mlflow_python(client, url: str, code: str, *args: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def uvicorn_workers(host) -> int:
+    """MLflow's uvicorn worker processes on `host` (either mode: the container
+    runs as the service user's uid)."""
+    return int(host.check_output("pgrep -u mlflow -fc spawn_main || true"))
+
+
 def curl(client, url: str, *options: str) -> str:
     """HTTP status of a request from the client container ("000": no answer)."""
     return client.run(f"curl -s -o /dev/null -w '%{{http_code}}' {' '.join(options)} {q(url)}").stdout
@@ -155,3 +173,72 @@ def open_ports(lab: Lab, source: str, targets: list[str]) -> dict[str, list[int]
     ips = {lab.ip(t): t for t in targets}
     out = lab.host(source).check_output(f"python3 -c {q(SCAN)} {' '.join(ips)}")
     return {ips[ip]: ports for ip, ports in json.loads(out).items()}
+
+
+# Screenshots and timings of the UI tests (kept after the run).
+ARTIFACTS = Path(os.environ.get("MLFLOW_TEST_ARTIFACTS", PROJECT / "test-artifacts"))
+
+
+def see_run_in_the_ui(
+    proxy_ip: str, name: str, user: str, password: str, experiment_id: str, run_id: str, label: str
+) -> dict:
+    """Open the experiment's runs page as a person does, in headless chromium.
+
+    Logs in once through the browser's HTTP authentication (what the password
+    dialog fills: the browser then sends the credentials with every request
+    of the page), opens https://NAME/#/experiments/ID/runs and waits until the
+    run's link is on the page. Keeps a screenshot and the page's timing in
+    ARTIFACTS/LABEL.{png,json}; returns the timing.
+    """
+    from urllib.parse import quote
+
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # as root in CI
+        "--disable-dev-shm-usage",
+        "--window-size=1600,1000",
+        # The lab's name is in no DNS; its certificate is checked by the
+        # verification (mlflow_verify), not by this test.
+        f"--host-resolver-rules=MAP {name} {proxy_ip}",
+    ):
+        options.add_argument(argument)
+    options.accept_insecure_certs = True
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        driver.set_page_load_timeout(60)
+        # The log-in: credentials answer the 401 once, then sit in the
+        # browser's authentication cache for the whole site.
+        driver.get(f"https://{quote(user, safe='')}:{quote(password, safe='')}@{name}/version")
+        assert driver.find_element(By.TAG_NAME, "body").text.strip(), "the log-in page stayed empty"
+        start = time.monotonic()
+        driver.get(f"https://{name}/#/experiments/{experiment_id}/runs")
+        try:
+            WebDriverWait(driver, 90).until(
+                lambda d: d.find_elements(By.CSS_SELECTOR, f'a[href*="{run_id}"]')
+            )
+        except TimeoutException:
+            driver.save_screenshot(str(ARTIFACTS / f"{label}-failed.png"))
+            raise AssertionError(
+                f"run {run_id} not on the runs page within 90 s (see {ARTIFACTS}/{label}-failed.png): "
+                + driver.find_element(By.TAG_NAME, "body").text[:500]
+            ) from None
+        timing = {
+            "seconds_to_run_listed": round(time.monotonic() - start, 2),
+            "requests": driver.execute_script("return performance.getEntriesByType('resource').length"),
+            "title": driver.title,
+        }
+        driver.save_screenshot(str(ARTIFACTS / f"{label}.png"))
+        (ARTIFACTS / f"{label}.json").write_text(json.dumps(timing, indent=2) + "\n")
+        print(f"UI {label}: {timing}")
+        return timing
+    finally:
+        driver.quit()

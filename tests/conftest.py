@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,7 +17,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 def validate_role(tmp_path):
     """Run a role's input checks with the given variables; returns the result."""
 
-    def run(role: str, variables: dict) -> subprocess.CompletedProcess:
+    def run(role: str, variables: dict, whole_role: bool = False) -> subprocess.CompletedProcess:
+        """whole_role: the whole role in check mode (for input it must refuse
+        before any task could change something); else only its checks."""
         extra = tmp_path / "vars.json"
         extra.write_text(json.dumps({"role_under_test": role, **variables}))
         return subprocess.run(
@@ -24,8 +27,7 @@ def validate_role(tmp_path):
                 "ansible-playbook",
                 "-i",
                 "localhost,",
-                "--tags",
-                "validate-only",
+                *(["--check"] if whole_role else ["--tags", "validate-only"]),
                 "-e",
                 f"@{extra}",
                 str(PROJECT / "tests/playbooks/validate_role.yml"),
@@ -42,14 +44,20 @@ def validate_role(tmp_path):
 
 @pytest.fixture
 def rejects(validate_role):
-    """Assert the role refuses the variables, names the problem and changes nothing."""
+    """Assert the role refuses the variables, names the problem, and does so
+    before any task that could change a host: the whole role runs (check
+    mode, on the controller) and stops at its checks with nothing changed."""
 
     def check(role: str, variables: dict, message: str) -> None:
-        result = validate_role(role, {k: v for k, v in variables.items() if v is not None})
+        result = validate_role(role, {k: v for k, v in variables.items() if v is not None}, whole_role=True)
         output = " ".join((result.stdout + result.stderr).split())
         assert result.returncode != 0, output
         assert message in output, output
-        assert "changed=0" in output
+        # The task that stopped the run is one of the role's checks, and no
+        # task before it would have changed anything (check mode reports it).
+        failed = re.findall(r"TASK \[([^\]]+)\]", result.stdout.split("fatal:")[0])[-1]
+        assert failed.startswith((f"{role} : Validating arguments", f"{role} : Check")), failed
+        assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s", result.stdout), result.stdout[-2000:]
 
     return check
 

@@ -40,7 +40,10 @@ def test_good_input_passes(accepts):
     ],
 )
 def test_docker_mode_input_passes(accepts, docker):
-    accepts("mlflow_server", {**GOOD, "mlflow_server_install_mode": "docker", **docker})
+    for network in ("bridge", "host"):
+        variables = {"mlflow_server_install_mode": "docker", "mlflow_server_docker_network": network}
+        variables.update(docker)
+        accepts("mlflow_server", {**GOOD, **variables})
 
 
 def test_external_database_uri_needs_no_password(validate_role):
@@ -97,6 +100,7 @@ def test_external_database_uri_needs_no_password(validate_role):
             "mlflow_server_docker_base_image_archive=/nonexistent/base.tar is not a file on the controller",
         ),
         ({"mlflow_server_docker_memory": "4 GB"}, "mlflow_server_docker_memory=4 GB is not a size like 4g"),
+        ({"mlflow_server_docker_network": "overlay"}, "mlflow_server_docker_network must be one of"),
         ({"mlflow_server_docker_cpus": -1}, "mlflow_server_docker_cpus=-1 must not be negative"),
         (
             {**AUTH, "mlflow_server_auth_admin_password": ""},

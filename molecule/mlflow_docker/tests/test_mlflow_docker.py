@@ -52,12 +52,19 @@ def psql(lab, sql):
     return lab.host("mld-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(sql)}")
 
 
-def test_engine_settings_from_variables(server):
+def test_engine_settings_from_variables(lab, server):
+    setting = {
+        name: lab.var("mld-server", f"docker_engine_{name}")
+        for name in ("log_max_size", "log_max_file", "live_restore", "daemon_options")
+    }
     info = json.loads(server.check_output("docker info --format '{{json .}}'"))
-    assert info["LiveRestoreEnabled"] is True
+    assert info["LiveRestoreEnabled"] is setting["live_restore"] is False
     assert info["LoggingDriver"] == "json-file"
+    assert info["Labels"] == setting["daemon_options"]["labels"]
     daemon = json.loads(server.file("/etc/docker/daemon.json").content_string)
-    assert daemon["log-opts"] == {"max-size": "20m", "max-file": "5"}
+    expected = {"max-size": setting["log_max_size"], "max-file": str(setting["log_max_file"])}
+    assert daemon["log-opts"] == expected
+    assert expected != {"max-size": "20m", "max-file": "5"}, "the scenario must differ from the defaults"
 
 
 def test_container_healthy_non_root_with_restart_policy(server):

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import q
+from conftest import q, see_run_in_the_ui
 
 NAME = "mlflow.lab.test"
 ALIAS = "mlflow-alt.lab.test"
@@ -180,8 +180,18 @@ def test_requests_spread_over_both_servers_and_survive_one_stopping(lab, proxy, 
         stopped.check_output("systemctl start mlflow-server")
 
 
-def test_the_ban_threshold_is_the_configured_one(proxy):
-    assert proxy.check_output("fail2ban-client get mlflow-proxy maxretry") == "200"
+def test_upstream_servers_use_the_configured_fail_timeout(lab, proxy):
+    fail_timeout = lab.var("ngx-proxy", "nginx_proxy_upstream_fail_timeout")
+    servers = re.findall(r"^\s*server (\S+:\d+) (.*);$", proxy.check_output("nginx -T 2>/dev/null"), re.M)
+    assert {lab.ip(n) + ":5000" for n in ("ngx-ml1", "ngx-ml2")} == {address for address, _ in servers}
+    assert all(f"fail_timeout={fail_timeout}" in options.split() for _, options in servers), servers
+
+
+def test_the_ban_counts_the_access_log_with_the_configured_threshold(lab, proxy):
+    maxretry = lab.var("ngx-proxy", "nginx_proxy_ban_max_failures")
+    assert proxy.check_output("fail2ban-client get mlflow-proxy maxretry") == str(maxretry)
+    logpath = proxy.check_output("fail2ban-client get mlflow-proxy logpath")
+    assert "/var/log/nginx/mlflow.access.log" in logpath
 
 
 def test_removed_user_is_locked_out(lab, request_, users):
@@ -195,25 +205,33 @@ def test_removed_user_is_locked_out(lab, request_, users):
     assert request_("GET", "/version", user="alice", password=users["alice"])[0] == "200"
 
 
-def test_mlflow_auth_app_mode(lab, request_, users, proxy_ip):
-    """nginx_proxy_auth_mode=mlflow: MLflow's basic-auth app checks credentials and permissions."""
-    admin, carol, dave = (f"Pw-{secrets.token_hex(8)}" for _ in range(3))
+@pytest.fixture(scope="module")
+def auth_app(lab, proxy_ip):
+    """The stack switched to nginx_proxy_auth_mode=mlflow by site.yml (verified at its end)."""
+    passwords = {name: f"Pw-{secrets.token_hex(8)}" for name in ("admin", "carol", "dave")}
     settings = {
         "nginx_proxy_auth_mode": "mlflow",
-        "mlflow_server_auth_admin_password": admin,
+        "mlflow_server_auth_admin_password": passwords["admin"],
         "mlflow_server_flask_secret_key": secrets.token_hex(32),
         "mlflow_server_auth_default_permission": "NO_PERMISSIONS",
         "mlflow_server_auth_users": [
-            {"name": "carol", "password": carol},
-            {"name": "dave", "password": dave},
+            {"name": "carol", "password": passwords["carol"]},
+            {"name": "dave", "password": passwords["dave"]},
         ],
         # The verification at the end of site.yml logs in as MLflow's admin.
         "mlflow_verify_resolve": [f"{NAME}:{proxy_ip}"],
+        "mlflow_verify_report_dir": str(lab.ephemeral / "verify-auth-app"),
     }
     first = lab.playbook("site.yml", **settings)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     assert "all checks passed" in first.stdout
+    report = json.loads((lab.ephemeral / "verify-auth-app" / "report.json").read_text())
+    return {"settings": settings, "passwords": passwords, "report": report}
 
+
+def test_mlflow_auth_app_mode(lab, request_, users, auth_app):
+    """nginx_proxy_auth_mode=mlflow: MLflow's basic-auth app checks credentials and permissions."""
+    admin, carol, dave = (auth_app["passwords"][n] for n in ("admin", "carol", "dave"))
     search = "/api/2.0/mlflow/experiments/search?max_results=1"
     assert request_("GET", search)[0] == "401"
     assert request_("GET", search, user="alice", password=users["alice"])[0] == "401", (
@@ -241,7 +259,22 @@ def test_mlflow_auth_app_mode(lab, request_, users, proxy_ip):
     ini = lab.host("ngx-ml1").check_output("cat /etc/mlflow/basic_auth.ini")
     assert "auth_cache_ttl_seconds = 60" in ini.splitlines()
 
-    again = lab.playbook("site.yml", **settings)
+
+def test_the_ui_shows_the_verification_run_in_auth_app_mode(auth_app, proxy_ip):
+    report = auth_app["report"]
+    see_run_in_the_ui(
+        proxy_ip,
+        NAME,
+        "admin",
+        auth_app["passwords"]["admin"],
+        report["experiment_id"],
+        report["run_id"],
+        "ui-auth-app-admin",
+    )
+
+
+def test_auth_app_mode_rerun_changes_nothing(lab, auth_app):
+    again = lab.playbook("site.yml", **auth_app["settings"])
     assert again.returncode == 0, again.stdout[-4000:]
     recap = again.stdout[again.stdout.rindex("PLAY RECAP") :]
     changed = re.findall(r"changed=(\d+)", recap)

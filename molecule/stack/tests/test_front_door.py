@@ -99,10 +99,17 @@ def test_seaweedfs_internal_ports_are_closed_even_to_mlflow_hosts(lab, port):
     assert not reaches(lab, "stk-ml1", "stk-s3", port)
 
 
-def test_mlflow_in_docker_mode_reaches_postgresql_through_its_own_network(lab):
+def test_mlflow_in_docker_mode_runs_on_the_configured_network(lab):
     # The container's connection, not the host's: its health says MLflow works.
     ml2 = lab.host("stk-ml2")
     assert ml2.check_output("docker inspect -f '{{.State.Health.Status}}' mlflow-server") == "healthy"
+    network = lab.var("stk-ml2", "mlflow_server_docker_network")
+    assert ml2.check_output("docker inspect -f '{{.HostConfig.NetworkMode}}' mlflow-server") == network
+    # host: the server itself listens on the host's address (no docker-proxy,
+    # no NAT); bridge: the engine publishes the container's port 5000.
+    listeners = ml2.check_output("ss -Htlnp 'sport = :5000'")
+    assert f"{lab.ip('stk-ml2')}:5000" in listeners
+    assert ("docker-proxy" not in listeners) == (network == "host")
 
 
 def test_anonymous_s3_requests_are_refused(lab):
@@ -131,6 +138,14 @@ def test_forged_host_headers_get_nothing(lab):
     # Past the proxy's check, MLflow refuses a Host it does not serve.
     assert get(lab, path, auth=admin(lab), host="evil.example").status_code == 403
     assert get(lab, path, auth=admin(lab)).status_code == 200
+
+
+def test_prometheus_metrics_only_behind_the_front_door(lab):
+    assert lab.var("stk-ml1", "mlflow_server_prometheus") is True
+    assert get(lab, "/metrics").status_code == 401
+    response = get(lab, "/metrics", auth=admin(lab))
+    assert response.status_code == 200
+    assert "flask_http_request" in response.text or "mlflow_http_request" in response.text
 
 
 def test_clients_are_never_sent_to_s3(lab):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import q
+from conftest import q, see_run_in_the_ui, uvicorn_workers
 
 NAME = "mlflow.lab.test"
 
@@ -80,3 +80,22 @@ def test_the_proxy_spread_the_verification_over_both_servers(lab):
     log = lab.host("stk-proxy").check_output("cat /var/log/nginx/mlflow.access.log")
     for server in ("stk-ml1", "stk-ml2"):
         assert f"upstream={lab.ip(server)}:" in log, f"no request reached {server}"
+
+
+@pytest.mark.parametrize("user", ["admin", "alice"])
+def test_a_person_sees_the_verification_run_in_the_ui(lab, report, user):
+    # admin: a generated secret (fast hash); alice: a person's password (bcrypt).
+    see_run_in_the_ui(
+        lab.ip("stk-proxy"),
+        NAME,
+        user,
+        lab.secret(f"{user}_password"),
+        report["experiment_id"],
+        report["run_id"],
+        f"ui-htpasswd-{user}",
+    )
+
+
+@pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])
+def test_each_server_runs_its_configured_workers(lab, server):
+    assert uvicorn_workers(lab.host(server)) == lab.var(server, "mlflow_server_workers") > 1

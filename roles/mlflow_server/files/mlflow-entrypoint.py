@@ -33,8 +33,13 @@ def main(args: list[str]) -> int:
     path = os.environ.get("MLFLOW_ENV_FILE", "/etc/mlflow/mlflow.env")
     os.environ.update(read_env_file(path))
     if args == ["--health"]:
-        url = "http://127.0.0.1:{}{}/health".format(
-            os.environ.get("MLFLOW_PORT", "5000"), os.environ.get("MLFLOW_STATIC_PREFIX", "")
+        host = os.environ.get("MLFLOW_HOST", "0.0.0.0")
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        url = "http://{}:{}{}/health".format(
+            host, os.environ.get("MLFLOW_PORT", "5000"), os.environ.get("MLFLOW_STATIC_PREFIX", "")
         )
         try:
             with urllib.request.urlopen(url, timeout=4) as response:
