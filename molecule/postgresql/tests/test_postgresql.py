@@ -201,3 +201,18 @@ def test_backup_and_restore_playbooks(lab, db, client, password, rows):
         password=password,
     )
     assert result.stdout.strip() == rows
+
+
+def test_restoring_the_oldest_kept_dump_keeps_every_dump(lab, db):
+    # As many as retention keeps (or more): the next dump would prune the oldest.
+    dumps = sorted(db.check_output(f"ls -1 {BACKUP_DIR}/mlflow").split())
+    assert len(dumps) >= lab.var("pg-db", "postgresql_backup_keep"), dumps
+    restore = lab.playbook(
+        "playbooks/postgresql-restore.yml",
+        postgresql_restore_file=f"{BACKUP_DIR}/mlflow/{dumps[0]}",
+        postgresql_restore_database="mlflow",
+    )
+    assert restore.returncode == 0, restore.stdout[-3000:] + restore.stderr[-2000:]
+    after = set(db.check_output(f"ls -1 {BACKUP_DIR}/mlflow").split())
+    assert set(dumps) <= after, f"lost: {set(dumps) - after}"
+    assert len(after) == len(dumps) + 1, "the safety dump is there too"

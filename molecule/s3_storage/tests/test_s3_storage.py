@@ -108,7 +108,7 @@ def test_s3_listens_where_configured_internals_on_loopback(store, store_ip):
 
 def test_master_uses_the_configured_volume_size_limit(lab, store):
     limit = lab.var("s3-store", "s3_storage_seaweedfs_volume_size_limit_mb")
-    weed = store.check_output("readlink -f /proc/$(pgrep -o -x weed)/exe")
+    weed = store.check_output("ps -o args= -C weed").split()[0]  # as systemd started it: a full path
     topology = store.check_output(f"echo volume.list | {weed} shell -master=127.0.0.1:9333")
     assert f"volumeSizeLimit:{limit} MB" in topology, topology[:300]
 
