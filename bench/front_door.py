@@ -10,7 +10,7 @@ one run:
    proxy host (the only host the firewall lets reach MLflow). Once as the
    lab's admin (a generated secret: SHA-512-crypt, 1000 rounds) and once as
    alice (a human password: bcrypt cost 12, what every user paid before).
-2. MLflow's own auth app (nginx_proxy_auth_mode: mlflow): two local servers
+2. MLflow's own auth app (mlflow_stack_auth_mode: mlflow): two local servers
    started here with `--app-name basic-auth`, auth_cache_ttl_seconds 0 and
    60; p50 of an authenticated GET minus the same server's /version.
 3. Tracking throughput: CLIENTS concurrent clients, each run = create_run +

@@ -31,7 +31,7 @@ def test_open_server_needs_no_user_when_auth_not_expected(accepts):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"mlflow_verify_url": ""}, "mlflow_verify_url= is not an http(s):// URL (no mlflow_proxy host"),
+        ({"mlflow_verify_url": ""}, "mlflow_verify_url= is not an http(s):// URL (site.yml sets it"),
         (
             {"mlflow_verify_url": "mlflow.example.com"},
             "mlflow_verify_url=mlflow.example.com is not an http(s)",

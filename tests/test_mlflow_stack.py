@@ -1,0 +1,141 @@
+"""The stack settings: one place, handed to the roles by playbooks/vars/wiring.yml,
+and the roles read no other role's variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+from conftest import PROJECT
+
+ROLES = sorted(p.name for p in (PROJECT / "roles").iterdir() if (p / "meta/argument_specs.yml").exists())
+WIRING = yaml.safe_load((PROJECT / "playbooks/vars/wiring.yml").read_text())
+
+
+def options(role: str) -> set[str]:
+    specs = yaml.safe_load((PROJECT / "roles" / role / "meta/argument_specs.yml").read_text())[
+        "argument_specs"
+    ]
+    return {name for entry in specs.values() for name in entry.get("options", {})}
+
+
+def owner(variable: str) -> str:
+    return max((r for r in ROLES if variable.startswith(r + "_")), key=len)
+
+
+def test_wiring_sets_documented_role_variables():
+    """A typo in wiring.yml would wire nothing: every name is an option of its role."""
+    unknown = [name for name in WIRING if name not in options(owner(name))]
+    assert not unknown, unknown
+
+
+def code(path):
+    """A YAML file without its comments."""
+    return "\n".join(
+        line.split(" #")[0] for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+    )
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if r != "mlflow_stack"])
+def test_role_defaults_and_vars_read_no_other_role(role):
+    """Reading one role's defaults tells everything it depends on."""
+    others = [r for r in ROLES if r != role and not role.startswith(r + "_")]
+    for part in ("defaults", "vars"):
+        path = PROJECT / "roles" / role / part / "main.yml"
+        if not path.exists():
+            continue
+        text = code(path)
+        assert "hostvars[" not in text, f"{path}: reads another host's variables"
+        foreign = sorted({m for r in others for m in re.findall(rf"\b{r}_[a-z0-9_]+", text)})
+        assert not foreign, f"{path}: reads {foreign}"
+
+
+def run(tmp_path, playbook: str, *extra: str) -> tuple[int, str]:
+    """A playbook in check mode against the controller, as every group's only host."""
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "vars": {
+                        "ansible_connection": "local",
+                        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                    },
+                    "children": {
+                        g: {"hosts": {"localhost": None}}
+                        for g in ("mlflow_db", "mlflow_artifacts", "mlflow_server", "mlflow_proxy")
+                    },
+                }
+            }
+        )
+    )
+    result = subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), "--check", playbook, *extra],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1"},
+    )
+    return result.returncode, " ".join((result.stdout + result.stderr).split())
+
+
+SECRETS = [
+    "-e",
+    "mlflow_stack_db_password=db-password-0123",
+    "-e",
+    "mlflow_stack_s3_access_key=KEY0123",
+    "-e",
+    "mlflow_stack_s3_secret_key=secret-key-0123456",
+]
+
+
+@pytest.mark.parametrize(
+    ("playbook", "variable", "setting"),
+    [
+        ("playbooks/postgresql.yml", "postgresql_port=5433", "mlflow_stack_db_port"),
+        ("playbooks/nginx_proxy.yml", "nginx_proxy_auth_mode=mlflow", "mlflow_stack_auth_mode"),
+        ("playbooks/mlflow_server.yml", "mlflow_server_version=3.16.1", "mlflow_stack_mlflow_version"),
+        ("playbooks/s3_storage.yml", "s3_storage_secret_key=other-secret-0123", "mlflow_stack_s3_secret_key"),
+    ],
+)
+def test_a_wired_role_variable_is_refused_before_anything_changes(tmp_path, playbook, variable, setting):
+    rc, out = run(tmp_path, playbook, *SECRETS, "-e", variable)
+    name = variable.split("=")[0]
+    assert rc != 0, out
+    assert f"{name} is set by playbooks/vars/wiring.yml from {setting}" in out, out
+    assert re.findall(
+        r"TASK \[([^\]]+)\]", out.split("fatal:")[0] if "fatal:" in out else out.split("failed:")[0]
+    )[-1] == ("mlflow_stack : Check the stack settings")
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s", out), out
+    assert "other-secret-0123" not in out
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("mlflow_stack_db_password", "mlflow_stack_db_password is not set"),
+        (
+            "mlflow_stack_s3_secret_key",
+            "mlflow_stack_s3_access_key and mlflow_stack_s3_secret_key are required",
+        ),
+    ],
+)
+def test_a_missing_stack_secret_is_named(tmp_path, missing, message):
+    extra = [a for a in SECRETS if not a.startswith(missing)]
+    extra = [
+        a for i, a in enumerate(extra) if not (a == "-e" and (i + 1 == len(extra) or extra[i + 1] == "-e"))
+    ]
+    rc, out = run(tmp_path, "playbooks/postgresql.yml", *extra)
+    assert rc != 0, out
+    assert message in out, out
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s", out), out
+
+
+def test_auth_mode_mlflow_needs_the_admin_password(tmp_path):
+    rc, out = run(tmp_path, "playbooks/postgresql.yml", *SECRETS, "-e", "mlflow_stack_auth_mode=mlflow")
+    assert rc != 0, out
+    assert "mlflow_stack_auth_admin_password is not set" in out, out
