@@ -67,8 +67,9 @@ class Lab:
         ).stdout
         return json.loads(out)["plays"][0]["tasks"][0]["hosts"][host][name]
 
-    def playbook(self, playbook: str, **extra_vars: object) -> subprocess.CompletedProcess:
-        cmd = ["ansible-playbook", "-i", self.inventory, str(PROJECT / playbook)]
+    def playbook(self, playbook: str, *options: str, **extra_vars: object) -> subprocess.CompletedProcess:
+        """ansible-playbook on the scenario's inventory; options such as "--tags", "x"."""
+        cmd = ["ansible-playbook", "-i", self.inventory, *options, str(PROJECT / playbook)]
         for key, value in extra_vars.items():
             cmd += ["-e", f"{key}={value}" if isinstance(value, str) else json.dumps({key: value})]
         return subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False)
