@@ -81,6 +81,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--password", default=env("MLFLOW_TRACKING_PASSWORD", ""), help="(MLFLOW_TRACKING_PASSWORD)"
     )
     parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input, verbatim (keeps it off command lines and environments)",
+    )
+    parser.add_argument(
         "--ca-cert", default=env("MLFLOW_TRACKING_SERVER_CERT_PATH", ""), help="CA bundle to verify TLS with"
     )
     parser.add_argument(
@@ -107,6 +112,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--alias", default="verified")
     parser.add_argument("--report", default="mlflow-verify-report.json", help="where the JSON report goes")
     args = parser.parse_args(argv)
+    if args.password_stdin:
+        args.password = sys.stdin.read()
     if not args.tracking_uri:
         parser.error("no server: give --tracking-uri or set MLFLOW_TRACKING_URI")
     if urlsplit(args.tracking_uri).scheme not in ("http", "https"):

@@ -61,6 +61,10 @@ def test_external_database_uri_needs_no_password(validate_role):
         ({"mlflow_server_version": "3.17"}, "mlflow_server_version=3.17 is not a version like 3.17.2"),
         ({"mlflow_server_version": "2.22.0"}, "mlflow_server_version=2.22.0: this role runs MLflow 3.x"),
         ({"mlflow_server_db_password": ""}, "mlflow_server_db_password is missing"),
+        (
+            {"mlflow_server_db_password": "two\nlines-password", "mlflow_server_env": {"X": "a\rb"}},
+            "mlflow_server_db_password, mlflow_server_env: a line break or NUL cannot be handed to MLflow",
+        ),
         ({"mlflow_server_db_host": ""}, "mlflow_server_db_host is empty"),
         ({"mlflow_server_backend_store_uri": "sqlite:///mlflow.db"}, "must be a postgresql:// URI"),
         (

@@ -3,6 +3,7 @@ and the roles read no other role's variables."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -139,3 +140,25 @@ def test_auth_mode_mlflow_needs_the_admin_password(tmp_path):
     rc, out = run(tmp_path, "playbooks/postgresql.yml", *SECRETS, "-e", "mlflow_stack_auth_mode=mlflow")
     assert rc != 0, out
     assert "mlflow_stack_auth_admin_password is not set" in out, out
+
+
+@pytest.mark.parametrize("password", ["two\nlines-password", "nul\x00in-the-middle", "carriage\rreturn-here"])
+def test_a_password_that_cannot_work_is_refused_first(tmp_path, password):
+    """A line break or NUL would be cut in MLflow's environment file (in the
+    first play, before the database password changes anywhere)."""
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(
+        json.dumps(
+            {
+                "mlflow_stack_db_password": password,
+                "mlflow_stack_s3_access_key": "KEY0123",
+                "mlflow_stack_s3_secret_key": "secret-key-0123456",
+            }
+        )
+    )
+    rc, out = run(tmp_path, "site.yml", "-e", f"@{secrets}")
+    assert rc != 0, out
+    assert "mlflow_stack_db_password: a line break or NUL cannot be a password here" in out, out
+    assert "PLAY [Host firewalls" in out, out
+    assert "PLAY [PostgreSQL" not in out, out
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s", out), out

@@ -54,8 +54,8 @@ def test_service_active_enabled_as_service_user(server):
 
 def test_secrets_only_in_private_env_file(server, lab):
     env = server.file("/etc/mlflow/mlflow.env")
-    assert env.user == "root"
-    assert env.mode == 0o600
+    # Read by the entry point as the service user (as in docker mode).
+    assert (env.user, env.group, env.mode) == ("root", "mlflow", 0o640)
     password = lab.secret("pg_password")
     assert f"PGPASSWORD={password}" in env.content_string
     assert password not in server.check_output("systemctl show mlflow-server")
@@ -137,14 +137,35 @@ def count(host, command):
     return int(host.check_output(command) or 0)
 
 
+# Appends every process's command line to /tmp/ps-samples five times a second
+# until /tmp/ps-stop exists.
+SAMPLER = (
+    "rm -f /tmp/ps-samples /tmp/ps-stop; "
+    "setsid sh -c 'while [ ! -e /tmp/ps-stop ]; do ps -eww -o args >> /tmp/ps-samples; sleep 0.2; done' "
+    "> /dev/null 2>&1 &"
+)
+
+
 def test_version_bump_backs_up_and_migrates_once(lab, server, db, client, url, run):
     dumps = f"ls -1 {BACKUPS} | wc -l"
     migrations = f"wc -l < {MIGRATIONS}"
     dumps_before, migrations_before = count(db, dumps), count(server, migrations)
-    bump = {"mlflow_server_version": "3.17.2", "mlflow_server_install_source": "wheelhouse"}
+    bump = {"mlflow_stack_mlflow_version": "3.17.2", "mlflow_server_install_source": "wheelhouse"}
 
+    # No secret on any command line on any host while site.yml converges and migrates.
+    for host in (server, db):
+        host.check_output(SAMPLER)
     first = lab.playbook("site.yml", **bump)
+    for host in (server, db):
+        host.check_output("touch /tmp/ps-stop; sleep 1")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert count(server, "grep -c 'mlflow-entrypoint migrate' /tmp/ps-samples || true") > 0, (
+        "the sampler did not run during the migration"
+    )
+    for host in (server, db):
+        for secret in ("pg_password", "s3_secret_key"):
+            hits = count(host, f"grep -c -F -- {q(lab.secret(secret))} /tmp/ps-samples || true")
+            assert hits == 0, f"{secret} on a command line on {host.backend.get_hostname()}"
     assert count(db, dumps) == dumps_before + 1, "exactly one backup before the migration"
     assert count(server, migrations) == migrations_before + 1, "exactly one migration"
     assert "3.16.1 -> 3.17.2" in server.file(MIGRATIONS).content_string.splitlines()[-1]

@@ -7,6 +7,7 @@ import re
 import secrets
 import subprocess
 import time
+from contextlib import contextmanager
 
 import pytest
 from conftest import q, see_run_in_the_ui
@@ -205,13 +206,34 @@ def test_removed_user_is_locked_out(lab, request_, users):
     assert request_("GET", "/version", user="alice", password=users["alice"])[0] == "200"
 
 
+SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
+
+
+@contextmanager
+def anonymous_requests(client, proxy_ip):
+    """Status codes of requests without credentials sent twice a second while
+    the block runs (slow enough to stay under the ban's threshold)."""
+    loop = (
+        "while [ ! -e /tmp/probe-stop ]; do "
+        f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 --cacert {CA} "
+        f"--resolve {NAME}:443:{proxy_ip} 'https://{NAME}{SEARCH}' >> /tmp/probe-codes; sleep 0.5; done"
+    )
+    client.check_output(f"rm -f /tmp/probe-codes /tmp/probe-stop; setsid sh -c {q(loop)} > /dev/null 2>&1 &")
+    codes: list[str] = []
+    try:
+        yield codes
+    finally:
+        client.check_output("touch /tmp/probe-stop; sleep 1")
+        codes.extend(client.check_output("cat /tmp/probe-codes").split())
+
+
 @pytest.fixture(scope="module")
-def auth_app(lab, proxy_ip):
-    """The stack switched to nginx_proxy_auth_mode=mlflow by site.yml (verified at its end)."""
+def auth_app(lab, client, proxy_ip):
+    """The stack switched to mlflow_stack_auth_mode=mlflow by site.yml (verified at its end)."""
     passwords = {name: f"Pw-{secrets.token_hex(8)}" for name in ("admin", "carol", "dave")}
     settings = {
-        "nginx_proxy_auth_mode": "mlflow",
-        "mlflow_server_auth_admin_password": passwords["admin"],
+        "mlflow_stack_auth_mode": "mlflow",
+        "mlflow_stack_auth_admin_password": passwords["admin"],
         "mlflow_server_flask_secret_key": secrets.token_hex(32),
         "mlflow_server_auth_default_permission": "NO_PERMISSIONS",
         "mlflow_server_auth_users": [
@@ -222,15 +244,22 @@ def auth_app(lab, proxy_ip):
         "mlflow_verify_resolve": [f"{NAME}:{proxy_ip}"],
         "mlflow_verify_report_dir": str(lab.ephemeral / "verify-auth-app"),
     }
-    first = lab.playbook("site.yml", **settings)
+    with anonymous_requests(client, proxy_ip) as codes:
+        first = lab.playbook("site.yml", **settings)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     assert "all checks passed" in first.stdout
     report = json.loads((lab.ephemeral / "verify-auth-app" / "report.json").read_text())
-    return {"settings": settings, "passwords": passwords, "report": report}
+    return {"settings": settings, "passwords": passwords, "report": report, "codes": codes}
+
+
+def test_switching_the_auth_app_on_never_answers_without_credentials(auth_app):
+    codes = auth_app["codes"]
+    assert len(codes) > 20, codes
+    assert "200" not in codes, codes
 
 
 def test_mlflow_auth_app_mode(lab, request_, users, auth_app):
-    """nginx_proxy_auth_mode=mlflow: MLflow's basic-auth app checks credentials and permissions."""
+    """mlflow_stack_auth_mode=mlflow: MLflow's basic-auth app checks credentials and permissions."""
     admin, carol, dave = (auth_app["passwords"][n] for n in ("admin", "carol", "dave"))
     search = "/api/2.0/mlflow/experiments/search?max_results=1"
     assert request_("GET", search)[0] == "401"
@@ -280,3 +309,17 @@ def test_auth_app_mode_rerun_changes_nothing(lab, auth_app):
     changed = re.findall(r"changed=(\d+)", recap)
     assert changed, recap
     assert set(changed) == {"0"}, recap
+
+
+def test_switching_back_to_htpasswd_never_answers_without_credentials(lab, client, proxy_ip, request_, users):
+    """The proxies check credentials before MLflow's auth app goes off
+    (playbooks/mlflow_server.yml's first play); before that order, the
+    servers answered anyone until the proxy play ran."""
+    with anonymous_requests(client, proxy_ip) as codes:
+        back = lab.playbook("site.yml", "--skip-tags", "mlflow_verify")
+    assert back.returncode == 0, back.stdout[-4000:] + back.stderr[-2000:]
+    assert len(codes) > 20, codes
+    assert "200" not in codes, codes
+    assert request_("GET", SEARCH)[0] == "401"
+    assert request_("GET", SEARCH, user="alice", password=users["alice"])[0] == "200"
+    assert not lab.host("ngx-ml1").file("/etc/mlflow/basic_auth.ini").exists

@@ -99,3 +99,15 @@ def test_a_person_sees_the_verification_run_in_the_ui(lab, report, user):
 @pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])
 def test_each_server_runs_its_configured_workers(lab, server):
     assert uvicorn_workers(lab.host(server)) == lab.var(server, "mlflow_server_workers") > 1
+
+
+@pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])
+def test_a_password_with_any_printable_character_reaches_mlflow_intact(lab, server):
+    """The scenario's database password has $, quotes, backslash, #, %, :, / and
+    spaces at both ends; both modes read it verbatim (the verification above
+    went through both servers, so PostgreSQL accepted it from each)."""
+    password = " p@ss:w/rd%25#q\"x\\y'z$HOME!" + lab.secret("pg_password") + " "
+    host = lab.host(server)
+    lines = host.check_output("cat /etc/mlflow/mlflow.env").split("\n")
+    assert f"PGPASSWORD={password}" in [line.rstrip("\r") for line in lines]
+    assert lab.secret("pg_password") not in host.check_output("ps -eww -o args")

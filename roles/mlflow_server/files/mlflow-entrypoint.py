@@ -1,12 +1,13 @@
-"""Entry point of the MLflow image built by role mlflow_server (docker mode).
+"""Entry point of MLflow in both install modes of role mlflow_server: the
+systemd unit's ExecStart and the image's ENTRYPOINT.
 
-Reads the server's settings, secrets included, from the environment file
-mounted read-only at $MLFLOW_ENV_FILE (the same file the systemd mode uses),
-so they never show in `docker inspect` or on a command line; then runs
+Reads the server's settings, secrets included, from the environment file at
+$MLFLOW_ENV_FILE (one KEY=VALUE per line, the value verbatim to the end of
+the line: any printable password works the same way in both modes), so they
+never show in `docker inspect`, a unit file or a command line; then runs
 `mlflow ARGS...` (default: `mlflow server`). With `--health` it checks the
-server's /health endpoint instead (the image's HEALTHCHECK); with `python
-ARGS...` it runs the venv's Python (e.g. the auth app's `-m
-mlflow.server.auth db upgrade`).
+server's /health endpoint instead (the image's HEALTHCHECK); with `migrate`
+it upgrades the database schemas in this process (see migrate()).
 """
 
 from __future__ import annotations
@@ -29,6 +30,21 @@ def read_env_file(path: str) -> dict[str, str]:
     return settings
 
 
+def migrate() -> int:
+    """`mlflow db upgrade` on the backend store, and the auth app's upgrade on
+    its database when the app is on, called in this process: the URIs (and a
+    password an external one holds) never reach a command line."""
+    from mlflow.db import upgrade
+
+    upgrade.callback(os.environ["MLFLOW_BACKEND_STORE_URI"])
+    if os.environ.get("MLFLOW_AUTH_CONFIG_PATH"):
+        from mlflow.server.auth.config import read_auth_config
+        from mlflow.server.auth.db.cli import upgrade as upgrade_auth
+
+        upgrade_auth.callback(url=read_auth_config().database_uri, revision="head")
+    return 0
+
+
 def main(args: list[str]) -> int:
     path = os.environ.get("MLFLOW_ENV_FILE", "/etc/mlflow/mlflow.env")
     os.environ.update(read_env_file(path))
@@ -49,8 +65,8 @@ def main(args: list[str]) -> int:
             return 1
     if os.environ.get("MLFLOW_EXPOSE_PROMETHEUS"):
         os.makedirs(os.environ["MLFLOW_EXPOSE_PROMETHEUS"], exist_ok=True)
-    if args[:1] == ["python"]:
-        os.execv(sys.executable, [sys.executable, *args[1:]])
+    if args == ["migrate"]:
+        return migrate()
     mlflow = os.path.join(sys.prefix, "bin", "mlflow")
     os.execv(mlflow, [mlflow, *(args or ["server"])])
     return 1  # not reached
