@@ -67,6 +67,17 @@ class Lab:
         ).stdout
         return json.loads(out)["plays"][0]["tasks"][0]["hosts"][host][name]
 
+    def group(self, name: str) -> list[str]:
+        """The hosts of an inventory group, in inventory order."""
+        out = subprocess.run(
+            ["ansible", "-i", self.inventory, name, "--list-hosts"],
+            cwd=PROJECT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return [line.strip() for line in out.splitlines()[1:] if line.strip()]
+
     def playbook(self, playbook: str, *options: str, **extra_vars: object) -> subprocess.CompletedProcess:
         """ansible-playbook on the scenario's inventory; options such as "--tags", "x"."""
         cmd = ["ansible-playbook", "-i", self.inventory, *options, str(PROJECT / playbook)]
@@ -75,12 +86,18 @@ class Lab:
         return subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False)
 
 
-@pytest.fixture(scope="session")
-def lab() -> Lab:
+def scenario() -> Lab:
+    """The scenario under test (molecule's verifier sets these variables);
+    test modules read their expected values from its inventory with it."""
     return Lab(
         inventory=os.environ["MOLECULE_INVENTORY_FILE"],
         ephemeral=Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]),
     )
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    return scenario()
 
 
 def q(value: str) -> str:

@@ -15,7 +15,7 @@ def aio(lab):
 
 def test_the_verification_passed_through_the_proxy(lab):
     report = json.loads((lab.ephemeral / "verify" / "report.json").read_text())
-    assert report["tracking_uri"] == "https://mlflow-aio.lab.test"
+    assert report["tracking_uri"] == f"https://{lab.var('aio', 'mlflow_stack_public_name')}"
     assert report["ok"] is True, report["failed"]
     names = [c["name"] for c in report["checks"]]
     assert names[:3] == ["server answers", "TLS verified", "credentials required"]

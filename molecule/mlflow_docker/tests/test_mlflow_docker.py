@@ -6,10 +6,10 @@ import json
 import time
 
 import pytest
-from conftest import LOG_RUN, READ_RUN, curl, q, wait_healthy
+from conftest import LOG_RUN, READ_RUN, curl, q, scenario, wait_healthy
 from conftest import mlflow_python as python
 
-PORT = 5500
+PORT = int(scenario().var("mld-server", "mlflow_stack_mlflow_port"))
 CONTAINER = "mlflow-server"
 
 

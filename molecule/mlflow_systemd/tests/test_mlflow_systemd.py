@@ -7,11 +7,12 @@ import re
 import time
 
 import pytest
-from conftest import LOG_RUN, PROJECT, READ_RUN, curl, q, uvicorn_workers, wait_healthy
+from conftest import LOG_RUN, PROJECT, READ_RUN, curl, q, scenario, uvicorn_workers, wait_healthy
 from conftest import mlflow_python as python
 
-PORT = 5500
-PUBLIC = "mlflow.lab.test"
+LAB = scenario()
+PORT = int(LAB.var("mls-server", "mlflow_stack_mlflow_port"))
+PUBLIC = LAB.var("mls-server", "mlflow_stack_public_name")
 BACKUPS = "/var/backups/postgresql/mlflow"
 MIGRATIONS = "/var/lib/mlflow/migrations.log"
 

@@ -10,10 +10,11 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from conftest import q, see_run_in_the_ui
+from conftest import q, scenario, see_run_in_the_ui
 
-NAME = "mlflow.lab.test"
-ALIAS = "mlflow-alt.lab.test"
+LAB = scenario()
+NAME = LAB.var("ngx-proxy", "mlflow_stack_public_name")
+(ALIAS,) = LAB.var("ngx-proxy", "mlflow_stack_public_aliases")
 CA = "/usr/local/share/mlflow-lab-ca.crt"
 
 # (method, path, body, status with the right credentials), as MLflow answers them.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import q
+from conftest import q, scenario
 
-PORT = 5433
+PORT = int(scenario().var("pg-db", "mlflow_stack_db_port"))
 BACKUP_DIR = "/var/backups/postgresql"
 
 

@@ -7,10 +7,11 @@ import subprocess
 import time
 
 import pytest
-from conftest import q
+from conftest import q, scenario
 
-PORT = 9000
-BUCKET = "mlflow-artifacts"
+LAB = scenario()
+PORT = int(LAB.var("s3-store", "mlflow_stack_s3_port"))
+BUCKET = LAB.var("s3-store", "mlflow_stack_s3_bucket")
 
 # Runs on the client container with its own boto3: one S3 call, JSON out.
 S3_CALL = r"""

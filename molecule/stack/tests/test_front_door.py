@@ -14,10 +14,12 @@ import time
 
 import pytest
 import requests
-from conftest import open_ports, q
+from conftest import open_ports, q, scenario
 
-NAME = "mlflow.lab.test"
-STACK = ["stk-db", "stk-s3", "stk-ml1", "stk-ml2", "stk-proxy"]
+LAB = scenario()
+NAME = LAB.var("stk-proxy", "mlflow_stack_public_name")
+# Every host of the stack's groups (stk-outsider is in none).
+STACK = [h for g in ("mlflow_db", "mlflow_artifacts", "mlflow_server", "mlflow_proxy") for h in LAB.group(g)]
 SEAWEEDFS_INTERNAL = [9333, 19333, 8080, 18080, 8888, 18888, 18333]
 
 # The tests talk to the proxy by address; the certificate is checked by the

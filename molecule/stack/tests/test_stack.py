@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import q, see_run_in_the_ui, uvicorn_workers
+from conftest import q, scenario, see_run_in_the_ui, uvicorn_workers
 
-NAME = "mlflow.lab.test"
+NAME = scenario().var("stk-proxy", "mlflow_stack_public_name")
 
 
 @pytest.fixture(scope="module")
