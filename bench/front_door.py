@@ -1,24 +1,30 @@
-"""What the front door costs: authentication overhead and tracking throughput.
+"""Benchmarks of the deployed stack against a tutorial-style `mlflow server`,
+measured in one run on this machine. Prints figures and writes them (report.md,
+results.json, tracking.png) to --out; asserts nothing.
 
-Prints figures; asserts nothing. Needs a running lab (`scripts/lab up`) and
-the project's venv (mlflow installed). Everything runs on this machine, in
-one run:
+  .venv/bin/python bench/front_door.py            # all sections, ~15 min
+  .venv/bin/python bench/front_door.py --only tracking --clients 1,8 --seconds 10
 
-1. Authentication overhead through the lab's proxy (TLS, nginx basic auth):
-   p50 of an authenticated GET through nginx minus the same GET sent straight
-   to the MLflow servers, both over kept-alive connections, measured on the
-   proxy host (the only host the firewall lets reach MLflow). Once as the
-   lab's admin (a generated secret: SHA-512-crypt, 1000 rounds) and once as
-   alice (a human password: bcrypt cost 12, what every user paid before).
-2. MLflow's own auth app (mlflow_stack_auth_mode: mlflow): two local servers
-   started here with `--app-name basic-auth`, auth_cache_ttl_seconds 0 and
-   60; p50 of an authenticated GET minus the same server's /version.
-3. Tracking throughput: CLIENTS concurrent clients, each run = create_run +
-   log_batch (10 metrics, 10 params, 3 tags) + set_terminated, for SECONDS,
-   against a tutorial-style `mlflow server` (SQLite, default workers, no
-   proxy) started here, and against the lab through its front door.
+Sections (--only, comma-separated; default all):
+  provision  fresh containers to a verified stack (only when no lab is up, or
+             with --fresh, which removes it first), then the idempotent re-run:
+             `scripts/lab up` each time, wall seconds and the changed count
+  tracking   bench/load.py (a training job's requests: runs/create, log-batch,
+             5 x log-metric, runs/search, runs/update) at each --clients level
+             against: a tutorial-style server started here (`mlflow server`,
+             SQLite, default workers, no proxy, loopback); the lab through its
+             front door (nginx, TLS, basic auth; PostgreSQL, S3); the lab's
+             MLflow servers hit directly from the proxy host (the only host the
+             firewall lets in), which gives the proxy/TLS/auth layer's share;
+             plus the in-process ceiling (bench/ceiling.py: MLflow's SQL store
+             with no HTTP, one thread) on SQLite here and on the lab's PostgreSQL
+  artifacts  --artifact-mib (1 GiB) up and down through the front door, straight
+             to an MLflow server from the proxy host, and straight to the S3
+             server from an MLflow host (bench/transfer.py, bench/s3_throughput.py)
+  auth       p50 cost of one authenticated request: nginx basic auth per hash
+             scheme, MLflow's auth app with and without its cache
 
-Usage: .venv/bin/python bench/front_door.py [--clients 32] [--seconds 30]
+Everything stays on loopback or the lab's own containers.
 """
 
 from __future__ import annotations
@@ -26,24 +32,263 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
-import urllib3
 
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
 NAME = "mlflow.lab.test"
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
+SERVERS = ("stk-ml1", "stk-ml2")
+ENV_FILE = "/etc/mlflow/mlflow.env"
+BUCKET = "mlflow"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def lab_dir() -> Path | None:
+    dirs = sorted(Path.home().glob(".ansible/tmp/molecule.*.stack"), key=lambda p: p.stat().st_mtime)
+    return dirs[-1] if dirs and (dirs[-1] / "admin_password").exists() else None
+
+
+def lab_running() -> bool:
+    if lab_dir() is None:
+        return False
+    names = subprocess.run(
+        ["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return {"stk-proxy", *SERVERS} <= set(names)
+
+
+def ip(container: str) -> str:
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    return subprocess.check_output(["docker", "inspect", "-f", fmt, container], text=True).split()[0]
+
+
+def admin_password() -> str:
+    return (lab_dir() / "admin_password").read_text().split()[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_json(cmd: list[str], stdin: str = "", where: str = "") -> dict:
+    """Runs a bench script (here or in a container) and returns the JSON it prints."""
+    done = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{where or cmd[0]} failed ({done.returncode}): {done.stderr[-1500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def in_container(container: str, script: str, *args: str, python: str = "python3", stdin: str = "") -> dict:
+    """A bench script run on a lab host, fed on stdin (the script first, then its input)."""
+    source = (BENCH / script).read_text()
+    program = f"exec(compile({source!r}, {script!r}, 'exec'))"
+    return run_json(
+        ["docker", "exec", "-i", container, python, "-c", program, *args], stdin, f"{script} on {container}"
+    )
+
+
+def venv_python(container: str) -> str:
+    """The newest MLflow venv's python on an MLflow host (systemd mode) or in its container (docker mode)."""
+    return subprocess.check_output(
+        [
+            "docker",
+            "exec",
+            container,
+            "sh",
+            "-c",
+            "ls -d /opt/mlflow/venvs/*/bin/python | sort -V | tail -n1",
+        ],
+        text=True,
+    ).strip()
+
+
+@contextmanager
+def mlflow_server(*args: str, env: dict | None = None):
+    """A tutorial-style `mlflow server` on a free loopback port, in a scratch folder."""
+    work = Path(tempfile.mkdtemp(prefix="bench-mlflow-"))
+    port = free_port()
+    mlflow = Path(sys.executable).with_name("mlflow")
+    cmd = [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += [
+        "--backend-store-uri",
+        f"sqlite:///{work}/mlflow.db",
+        "--artifacts-destination",
+        str(work / "art"),
+    ]
+    logfile = (work / "server.log").open("w")
+    proc = subprocess.Popen(
+        [*cmd, *args], cwd=work, stdout=logfile, stderr=logfile, env={**os.environ, **(env or {})}
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"mlflow server did not start: {(work / 'server.log').read_text()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- provision
+
+
+def lab_up(out: Path, label: str) -> dict:
+    """`scripts/lab up`, timed; the changed count from its last play recap."""
+    logfile = out / f"provision-{label}.log"
+    began = time.monotonic()
+    with logfile.open("w") as f:
+        done = subprocess.run(
+            [str(ROOT / "scripts/lab"), "up"], stdout=f, stderr=subprocess.STDOUT, check=False
+        )
+    seconds = time.monotonic() - began
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/lab up failed, see {logfile}")
+    text = logfile.read_text()
+    recap = text[text.rindex("PLAY RECAP") :]
+    hosts = re.findall(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)", recap, re.M)
+    return {
+        "seconds": seconds,
+        "changed": sum(int(changed) for _, _, changed in hosts),
+        "tasks_ok": sum(int(ok) for _, ok, _ in hosts),
+        "log": str(logfile),
+    }
+
+
+def provision(out: Path, fresh: bool) -> dict:
+    figures = {}
+    if fresh and lab_running():
+        log("removing the running lab (--fresh)")
+        subprocess.run([str(ROOT / "scripts/lab"), "down"], check=True, capture_output=True)
+    if not lab_running():
+        log("fresh containers to a verified stack: scripts/lab up")
+        figures["fresh"] = lab_up(out, "fresh")
+    log("idempotent re-run: scripts/lab up")
+    figures["rerun"] = lab_up(out, "rerun")
+    return figures
+
+
+# ---------------------------------------------------------------- tracking
+
+
+def load(target: str, clients: int, seconds: float) -> dict:
+    """bench/load.py against one target at one concurrency."""
+    common = ["--clients", str(clients), "--seconds", str(seconds)]
+    if target == "tutorial":
+        raise AssertionError("tutorial load runs inside its server's context")
+    if target == "front door":
+        return run_json(
+            [
+                sys.executable,
+                str(BENCH / "load.py"),
+                "--url",
+                f"https://{ip('stk-proxy')}",
+                "--host",
+                NAME,
+                "--user",
+                "admin",
+                "--password-stdin",
+                *common,
+            ],
+            admin_password() + "\n",
+        )
+    upstreams = ",".join(f"http://{ip(server)}:5000" for server in SERVERS)
+    return in_container("stk-proxy", "load.py", "--url", upstreams, "--host", NAME, *common)
+
+
+def tracking(levels: list[int], seconds: float) -> dict:
+    rows: dict[str, dict[int, dict]] = {"tutorial": {}, "front door": {}, "direct": {}}
+    with mlflow_server() as url:
+        for clients in levels:
+            log(f"tracking: tutorial server, {clients} clients")
+            rows["tutorial"][clients] = run_json(
+                [
+                    sys.executable,
+                    str(BENCH / "load.py"),
+                    "--url",
+                    url,
+                    "--clients",
+                    str(clients),
+                    "--seconds",
+                    str(seconds),
+                ]
+            )
+    for target in ("front door", "direct"):
+        for clients in levels:
+            log(f"tracking: lab {target}, {clients} clients")
+            rows[target][clients] = load(target, clients, seconds)
+    log("tracking: in-process ceiling, SQLite here and PostgreSQL from stk-ml1")
+    ceiling = {
+        "sqlite": run_json([sys.executable, str(BENCH / "ceiling.py")]),
+        "postgresql": in_container(
+            "stk-ml1", "ceiling.py", "--env-file", ENV_FILE, python=venv_python("stk-ml1")
+        ),
+    }
+    return {"levels": rows, "ceiling": ceiling, "seconds": seconds}
+
+
+# ---------------------------------------------------------------- artifacts
+
+
+def artifacts(size_mib: int) -> dict:
+    size = ["--size-mib", str(size_mib)]
+    log(f"artifacts: {size_mib} MiB through the front door")
+    front = run_json(
+        [
+            sys.executable,
+            str(BENCH / "transfer.py"),
+            "--url",
+            f"https://{ip('stk-proxy')}",
+            "--host",
+            NAME,
+            "--user",
+            "admin",
+            "--password-stdin",
+            *size,
+        ],
+        admin_password() + "\n",
+    )
+    log(f"artifacts: {size_mib} MiB straight to stk-ml1's MLflow from the proxy host")
+    direct = in_container(
+        "stk-proxy", "transfer.py", "--url", f"http://{ip('stk-ml1')}:5000", "--host", NAME, *size
+    )
+    log(f"artifacts: {size_mib} MiB straight to the S3 server from stk-ml1")
+    s3 = in_container(
+        "stk-ml1",
+        "s3_throughput.py",
+        "--env-file",
+        ENV_FILE,
+        "--bucket",
+        BUCKET,
+        *size,
+        python=venv_python("stk-ml1"),
+    )
+    return {"front door": front, "mlflow direct": direct, "s3 direct": s3}
+
 
 # Runs on the proxy host (python3 only): p50 in ms of GETs over one kept-alive
 # connection, straight to each MLflow server and through nginx per user.
@@ -92,71 +337,8 @@ print(json.dumps(out))
 """
 
 
-def lab_dir() -> Path:
-    dirs = sorted(Path.home().glob(".ansible/tmp/molecule.*.stack"), key=lambda p: p.stat().st_mtime)
-    if not dirs or not (dirs[-1] / "admin_password").exists():
-        sys.exit("no lab: run scripts/lab up first")
-    return dirs[-1]
-
-
-def ip(container: str) -> str:
-    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
-    return subprocess.check_output(["docker", "inspect", "-f", fmt, container], text=True).split()[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def mlflow_server(*args: str, env: dict | None = None):
-    """A local `mlflow server` on a free loopback port, in a scratch folder."""
-    work = Path(tempfile.mkdtemp(prefix="bench-mlflow-"))
-    port = free_port()
-    mlflow = Path(sys.executable).with_name("mlflow")
-    cmd = [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += [
-        "--backend-store-uri",
-        f"sqlite:///{work}/mlflow.db",
-        "--artifacts-destination",
-        str(work / "art"),
-    ]
-    log = (work / "server.log").open("w")
-    proc = subprocess.Popen(
-        [*cmd, *args], cwd=work, stdout=log, stderr=log, env={**os.environ, **(env or {})}
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        else:
-            raise RuntimeError(f"mlflow server did not start: {(work / 'server.log').read_text()[-2000:]}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def p50_ms(session: requests.Session, url: str, n: int = 200, **kwargs) -> float:
-    taken = []
-    for i in range(n + 5):
-        start = time.perf_counter()
-        response = session.get(url, timeout=30, **kwargs)
-        response.raise_for_status()
-        if i >= 5:
-            taken.append(time.perf_counter() - start)
-    return statistics.median(taken) * 1000
-
-
 def lab_auth_overhead(secrets: Path) -> dict:
+    """p50 through nginx per user and straight to the servers, measured on stk-proxy."""
     users = {"admin": (secrets / "admin_password").read_text().split()[0]}
     if (secrets / "alice_password").exists():
         users["alice"] = (secrets / "alice_password").read_text().split()[0]
@@ -199,125 +381,167 @@ def auth_app_overhead() -> dict:
     return figures
 
 
-def throughput(base: str, clients: int, seconds: float, **kwargs) -> dict:
-    """Runs/s and latency of whole runs from `clients` threads, each with a kept-alive session."""
-    experiment = requests.post(
-        f"{base}/api/2.0/mlflow/experiments/create",
-        json={"name": f"bench-{time.time_ns()}"},
-        timeout=60,
-        **kwargs,
-    ).json()["experiment_id"]
-    lock = threading.Lock()
-    taken: list[float] = []
-    errors = [0]
-    end = time.time() + seconds
+# ---------------------------------------------------------------- auth
 
-    def client() -> None:
-        session = requests.Session()
-        while time.time() < end:
-            start = time.perf_counter()
-            try:
-                run = session.post(
-                    f"{base}/api/2.0/mlflow/runs/create",
-                    json={"experiment_id": experiment, "start_time": int(time.time() * 1000)},
-                    timeout=120,
-                    **kwargs,
+
+def p50_ms(session: requests.Session, url: str, n: int = 200, **kwargs) -> float:
+    taken = []
+    for i in range(n + 5):
+        start = time.perf_counter()
+        session.get(url, timeout=30, **kwargs).raise_for_status()
+        if i >= 5:
+            taken.append(time.perf_counter() - start)
+    return statistics.median(taken) * 1000
+
+
+def auth() -> dict:
+    log("auth: p50 through nginx per hash scheme (on stk-proxy), MLflow's auth app (local servers)")
+    secrets = lab_dir()
+    return {"nginx": lab_auth_overhead(secrets), "auth app": auth_app_overhead()}
+
+
+# ---------------------------------------------------------------- report
+
+
+def report(results: dict, out: Path) -> str:
+    lines = [f"# Benchmarks, {time.strftime('%Y-%m-%d %H:%M')} ({os.cpu_count()} CPUs, one machine)", ""]
+    if "provision" in results:
+        lines += ["## Provisioning (`scripts/lab up`)", "", "| run | seconds | changed |", "|---|---|---|"]
+        for label, row in results["provision"].items():
+            lines.append(f"| {label} | {row['seconds']:.0f} | {row['changed']} |")
+        lines.append("")
+    if "tracking" in results:
+        track = results["tracking"]
+        rows = track["levels"]
+        lines += [
+            f"## Tracking ({track['seconds']:.0f} s per point; requests of bench/load.py)",
+            "",
+            "| target | clients | runs/s | requests/s | p50 ms | p95 ms | p99 ms | errors | ours/tutorial |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for target, levels in rows.items():
+            for clients, r in levels.items():
+                base = rows["tutorial"][clients]["requests_per_s"]
+                ratio = f"{r['requests_per_s'] / base:.2f}" if base else "-"
+                lines.append(
+                    f"| {target} | {clients} | {r['runs_per_s']:.1f} | {r['requests_per_s']:.0f}"
+                    f" | {r['p50_ms']:.0f}"
+                    f" | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} | {ratio} |"
                 )
-                run.raise_for_status()
-                run_id = run.json()["run"]["info"]["run_id"]
-                now = int(time.time() * 1000)
-                session.post(
-                    f"{base}/api/2.0/mlflow/runs/log-batch",
-                    json={
-                        "run_id": run_id,
-                        "metrics": [
-                            {"key": f"m{i}", "value": i * 0.5, "timestamp": now, "step": 0} for i in range(10)
-                        ],
-                        "params": [{"key": f"p{i}", "value": str(i)} for i in range(10)],
-                        "tags": [{"key": f"t{i}", "value": "x"} for i in range(3)],
-                    },
-                    timeout=120,
-                    **kwargs,
-                ).raise_for_status()
-                session.post(
-                    f"{base}/api/2.0/mlflow/runs/update",
-                    json={"run_id": run_id, "status": "FINISHED", "end_time": now},
-                    timeout=120,
-                    **kwargs,
-                ).raise_for_status()
-            except requests.RequestException:
-                with lock:
-                    errors[0] += 1
-                continue
-            with lock:
-                taken.append(time.perf_counter() - start)
+        lines += ["", "Proxy/TLS/auth layer (front door against the same servers hit directly):", ""]
+        for clients in rows["direct"]:
+            direct, front = rows["direct"][clients], rows["front door"][clients]
+            if direct["requests_per_s"]:
+                cost = 1 - front["requests_per_s"] / direct["requests_per_s"]
+                lines.append(
+                    f"- {clients} clients: throughput {cost:+.1%} lost,"
+                    f" p99 {front['p99_ms']:.0f} vs {direct['p99_ms']:.0f} ms"
+                )
+        lines += ["", "In-process ceiling (MLflow's SQL store, no HTTP, one thread):", ""]
+        for store, c in track["ceiling"].items():
+            lines.append(
+                f"- {store}: {c['runs_per_s']:.1f} runs/s, {c['requests_per_s']:.0f} requests/s per core"
+            )
+        lines.append("")
+    if "artifacts" in results:
+        art = results["artifacts"]
+        s3 = art["s3 direct"]
+        lines += [
+            f"## Large artifact ({s3['size_mib']} MiB)",
+            "",
+            "| path | upload MiB/s | download MiB/s | of direct S3 (up / down) | intact |",
+            "|---|---|---|---|---|",
+        ]
+        for path, r in art.items():
+            lines.append(
+                f"| {path} | {r['upload_mib_s']:.0f} | {r['download_mib_s']:.0f} |"
+                f" {r['upload_mib_s'] / s3['upload_mib_s']:.0%} /"
+                f" {r['download_mib_s'] / s3['download_mib_s']:.0%} |"
+                f" {r['intact']} |"
+            )
+        lines.append("")
+    if "auth" in results:
+        nginx, app = results["auth"]["nginx"], results["auth"]["auth app"]
+        lines += ["## Authentication, p50 of one request", ""]
+        lines.append(
+            "- straight to MLflow, a new connection per request (as nginx connects):"
+            f" {nginx['direct']:.2f} ms"
+        )
+        lines.append(f"- straight to MLflow, one kept-alive connection: {nginx['direct_keepalive']:.2f} ms")
+        for user, label in (
+            ("admin", "generated secret, SHA-512-crypt"),
+            ("alice", "human password, bcrypt 12"),
+        ):
+            if user in nginx:
+                lines.append(
+                    f"- via nginx as {user} ({label}): {nginx[user]:.2f} ms,"
+                    f" +{nginx[user] - nginx['direct']:.2f} ms"
+                )
+        for label, value in app.items():
+            lines.append(f"- {label}: {value:.2f} ms, +{value - app['no auth app']:.2f} ms")
+        lines.append("")
+    text = "\n".join(lines)
+    (out / "report.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    return text
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.time() - started
-    q = statistics.quantiles(taken, n=100) if len(taken) > 1 else [0.0] * 99
-    return {
-        "runs/s": len(taken) / elapsed,
-        "p50 s": statistics.median(taken) if taken else 0.0,
-        "p95 s": q[94],
-        "p99 s": q[98],
-        "errors": errors[0],
-    }
+
+def plot(results: dict, out: Path) -> Path | None:
+    if "tracking" not in results:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for target, levels in results["tracking"]["levels"].items():
+        clients = sorted(levels)
+        left.plot(clients, [levels[c]["requests_per_s"] for c in clients], marker="o", label=target)
+        right.plot(clients, [levels[c]["p99_ms"] for c in clients], marker="o", label=target)
+    for store, c in results["tracking"]["ceiling"].items():
+        left.axhline(c["requests_per_s"], linestyle=":", color="grey")
+        left.annotate(f"in-process {store}, 1 core", (1, c["requests_per_s"]), fontsize=7, color="grey")
+    left.set(xscale="log", xlabel="concurrent clients", ylabel="requests/s", title="Throughput")
+    right.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="ms", title="p99 latency")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path = out / "tracking.png"
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--only", default="provision,tracking,artifacts,auth")
+    parser.add_argument("--fresh", action="store_true", help="remove a running lab first (provision)")
+    parser.add_argument("--clients", default="1,8,32,64")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--artifact-mib", type=int, default=1024)
+    parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts/bench")
     args = parser.parse_args()
-    secrets = lab_dir()
+    sections = args.only.split(",")
+    unknown = set(sections) - {"provision", "tracking", "artifacts", "auth"}
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    args.out.mkdir(parents=True, exist_ok=True)
 
-    print("== Authentication overhead through the lab's proxy (p50, kept-alive, measured on stk-proxy)")
-    lab = lab_auth_overhead(secrets)
-    print(f"   straight to MLflow, a new connection per request (as the proxy): {lab['direct']:7.2f} ms")
-    print(
-        f"   straight to MLflow, one kept-alive connection (uvicorn #3149): {lab['direct_keepalive']:7.2f} ms"
-    )
-    for user, label in (
-        ("admin", "generated secret, SHA-512-crypt 1000"),
-        ("alice", "human password, bcrypt 12"),
-    ):
-        if user in lab:
-            print(
-                f"   via nginx as {user:5} ({label}): {lab[user]:7.2f} ms"
-                f"  overhead {lab[user] - lab['direct']:7.2f} ms"
-            )
-
-    print("== MLflow's auth app (local servers, 1 worker, SQLite, p50 of an authenticated search)")
-    app = auth_app_overhead()
-    for label, value in app.items():
-        print(f"   {label:24} {value:7.2f} ms  overhead {value - app['no auth app']:7.2f} ms")
-
-    print(f"== Tracking throughput, {args.clients} clients, {args.seconds:.0f} s each")
-    rows = {}
-    with mlflow_server() as tutorial:
-        rows["tutorial mlflow server (SQLite, no proxy)"] = throughput(tutorial, args.clients, args.seconds)
-    admin = ("admin", (secrets / "admin_password").read_text().split()[0])
-    rows["lab via nginx/TLS/auth (PostgreSQL, S3)"] = throughput(
-        f"https://{ip('stk-proxy')}",
-        args.clients,
-        args.seconds,
-        auth=admin,
-        headers={"Host": NAME},
-        verify=False,
-    )
-    print(f"   {'target':44} {'runs/s':>7} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'errors':>7}")
-    for name, r in rows.items():
-        print(
-            f"   {name:44} {r['runs/s']:7.1f} {r['p50 s']:7.2f} {r['p95 s']:7.2f} {r['p99 s']:7.2f}"
-            f" {r['errors']:7d}"
-        )
-    tutorial_rate, ours = (r["runs/s"] for r in rows.values())
-    print(f"   ratio ours/tutorial: {ours / tutorial_rate:.2f}")
+    results: dict = {}
+    if "provision" in sections:
+        results["provision"] = provision(args.out, args.fresh)
+    if not lab_running():
+        sys.exit("no lab: run scripts/lab up first (or include the provision section)")
+    if "tracking" in sections:
+        results["tracking"] = tracking([int(c) for c in args.clients.split(",")], args.seconds)
+    if "artifacts" in sections:
+        results["artifacts"] = artifacts(args.artifact_mib)
+    if "auth" in sections:
+        results["auth"] = auth()
+    print(report(results, args.out))
+    png = plot(results, args.out)
+    print(f"written: {args.out / 'report.md'}, {args.out / 'results.json'}" + (f", {png}" if png else ""))
 
 
 if __name__ == "__main__":

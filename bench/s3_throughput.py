@@ -1,63 +1,84 @@
-"""S3 upload/download throughput of one large object (prints figures, asserts nothing).
+"""One large object up and down straight to an S3 API with boto3, as MLflow's
+artifact proxy sends it (boto3's default transfer settings): an upload of SIZE
+MiB of random bytes, a download to a file, each timed; the copy is compared
+with the original (sha256, not timed). Prints one JSON object.
 
-Usage (anywhere boto3 is installed, e.g. a client container or the controller):
-    python3 bench/s3_throughput.py --endpoint http://HOST:8333 --bucket mlflow \
-        --access-key KEY --secret-key SECRET [--size-mib 256] [--repeat 3]
+Runs where boto3 is, e.g. an MLflow host's venv, the only hosts the firewall
+lets reach the S3 server:
+    python bench/s3_throughput.py --env-file /etc/mlflow/mlflow.env --bucket mlflow
+reads the endpoint, keys and region from the server's environment file (as its
+entry point does: no secret on the command line), or from the usual AWS_*
+variables and --endpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import tempfile
 import time
-from pathlib import Path
 
-import boto3
-from botocore.config import Config
+CHUNK = 1 << 20
+
+
+def sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--env-file", help="an MLflow server's environment file")
+    parser.add_argument("--endpoint", help="default: MLFLOW_S3_ENDPOINT_URL")
     parser.add_argument("--bucket", required=True)
-    parser.add_argument("--access-key", default=os.environ.get("AWS_ACCESS_KEY_ID"))
-    parser.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"))
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--size-mib", type=int, default=256)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--size-mib", type=int, default=1024)
     args = parser.parse_args()
+    if args.env_file:
+        with open(args.env_file, encoding="utf-8") as env_file:
+            for line in env_file:
+                name, sep, value = line.rstrip("\n").partition("=")
+                if sep and not name.lstrip().startswith("#"):
+                    os.environ[name.strip()] = value
+
+    import boto3
+    from botocore.config import Config
 
     s3 = boto3.client(
         "s3",
-        endpoint_url=args.endpoint,
-        aws_access_key_id=args.access_key,
-        aws_secret_access_key=args.secret_key,
-        region_name=args.region,
-        config=Config(s3={"addressing_style": "path"}),
+        endpoint_url=args.endpoint or os.environ.get("MLFLOW_S3_ENDPOINT_URL"),
+        config=Config(s3={"addressing_style": os.environ.get("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "path")}),
     )
-    key = f"bench/throughput-{args.size_mib}MiB.bin"
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = os.path.join(tmp, "src.bin"), os.path.join(tmp, "dst.bin")
+    key = f"bench/s3-throughput-{time.time_ns()}.bin"
+    with tempfile.TemporaryDirectory(prefix="bench-s3-", dir="/var/tmp") as work:
+        src, dst = os.path.join(work, "src.bin"), os.path.join(work, "dst.bin")
         with open(src, "wb") as f:
             for _ in range(args.size_mib):
-                f.write(os.urandom(1 << 20))
-        digest = hashlib.sha256(Path(src).read_bytes()).hexdigest()
-        print(f"object: {args.size_mib} MiB, endpoint {args.endpoint}, {args.repeat} rounds")
-        for i in range(1, args.repeat + 1):
-            start = time.perf_counter()
-            s3.upload_file(src, args.bucket, key)
-            up = time.perf_counter() - start
-            start = time.perf_counter()
-            s3.download_file(args.bucket, key, dst)
-            down = time.perf_counter() - start
-            same = hashlib.sha256(Path(dst).read_bytes()).hexdigest() == digest
-            print(
-                f"round {i}: upload {args.size_mib / up:7.1f} MiB/s ({up:5.2f} s)  "
-                f"download {args.size_mib / down:7.1f} MiB/s ({down:5.2f} s)  intact={same}"
-            )
+                f.write(os.urandom(CHUNK))
+        began = time.perf_counter()
+        s3.upload_file(src, args.bucket, key)
+        up = time.perf_counter() - began
+        began = time.perf_counter()
+        s3.download_file(args.bucket, key, dst)
+        down = time.perf_counter() - began
+        intact = sha256(src) == sha256(dst)
         s3.delete_object(Bucket=args.bucket, Key=key)
+    print(
+        json.dumps(
+            {
+                "size_mib": args.size_mib,
+                "upload_mib_s": args.size_mib / up,
+                "download_mib_s": args.size_mib / down,
+                "upload_s": up,
+                "download_s": down,
+                "intact": intact,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
