@@ -146,6 +146,30 @@ def uvicorn_workers(host) -> int:
     return int(host.check_output("pgrep -u mlflow -fc spawn_main || true"))
 
 
+# Runs on a host: median ms of GETs over one kept-alive connection (the first
+# five not counted). KEPT_ALIVE ADDRESS PORT HOST_HEADER.
+KEPT_ALIVE = r"""
+import http.client, statistics, sys, time
+conn = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=30)
+taken = []
+for i in range(25):
+    began = time.perf_counter()
+    conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers={"Host": sys.argv[3]})
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200, response.status
+    taken.append(time.perf_counter() - began)
+print(statistics.median(taken[5:]) * 1000)
+"""
+
+
+def kept_alive_ms(client, address: str, port: int, host_header: str) -> float:
+    """Median ms of a request on a reused connection to MLflow from `client`.
+    With Nagle's algorithm on in the server (uvicorn issue 3149) every such
+    request waits for the client's delayed ACK: 40 ms or more on Linux."""
+    return float(client.check_output(f"python3 -c {q(KEPT_ALIVE)} {q(address)} {port} {q(host_header)}"))
+
+
 def curl(client, url: str, *options: str) -> str:
     """HTTP status of a request from the client container ("000": no answer)."""
     return client.run(f"curl -s -o /dev/null -w '%{{http_code}}' {' '.join(options)} {q(url)}").stdout

@@ -55,7 +55,8 @@ def test_load_sends_a_training_jobs_requests_and_counts_them(tutorial):
     ).json()["runs"]
     assert len(runs) >= figures["runs_per_s"] * 3
     data = runs[0]["data"]
-    assert len(data["params"]) == 10 and len(data["tags"]) >= 3
+    assert len(data["params"]) == 10
+    assert len(data["tags"]) >= 3
     history = requests.get(
         f"{tutorial}/api/2.0/mlflow/metrics/get-history",
         params={"run_id": runs[0]["info"]["run_id"], "metric_key": "loss"},
@@ -67,19 +68,30 @@ def test_load_sends_a_training_jobs_requests_and_counts_them(tutorial):
 def test_load_stops_with_the_reason_when_the_server_refuses(tutorial):
     # A Host header the server refuses (its security middleware): no figures, the reason shown.
     done = subprocess.run(
-        [sys.executable, str(BENCH / "load.py"), "--url", tutorial, "--host", "evil.example", "--seconds", "1"],
+        [
+            sys.executable,
+            str(BENCH / "load.py"),
+            "--url",
+            tutorial,
+            "--host",
+            "evil.example",
+            "--seconds",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert done.returncode != 0 and "HTTP 403" in done.stderr
+    assert done.returncode != 0
+    assert "HTTP 403" in done.stderr
 
 
 def test_transfer_comes_back_intact_and_is_removed(tutorial):
     figures = bench("transfer.py", "--url", tutorial, "--size-mib", "8")
     assert figures["intact"] is True
-    assert figures["upload_mib_s"] > 0 and figures["download_mib_s"] > 0
+    assert figures["upload_mib_s"] > 0
+    assert figures["download_mib_s"] > 0
     listed = requests.get(
         f"{tutorial}/api/2.0/mlflow-artifacts/artifacts", params={"path": "bench"}, timeout=30
     ).json()
@@ -88,7 +100,8 @@ def test_transfer_comes_back_intact_and_is_removed(tutorial):
 
 def test_ceiling_report_and_plot(tutorial, tmp_path):
     ceiling = bench("ceiling.py", "--seconds", "1")
-    assert ceiling["store"] == "sqlite" and ceiling["runs_per_s"] > 0
+    assert ceiling["store"] == "sqlite"
+    assert ceiling["runs_per_s"] > 0
     level = bench("load.py", "--url", tutorial, "--clients", "1", "--seconds", "1", "--warmup", "0")
     results = {
         "tracking": {
@@ -98,7 +111,8 @@ def test_ceiling_report_and_plot(tutorial, tmp_path):
         }
     }
     text = front_door.report(results, tmp_path)
-    assert "| front door | 1 |" in text and "| 1.00 |" in text
+    assert "| front door | 1 |" in text
+    assert "| 1.00 |" in text
     assert json.loads((tmp_path / "results.json").read_text())["tracking"]["ceiling"]["sqlite"] == ceiling
     png = front_door.plot(results, tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

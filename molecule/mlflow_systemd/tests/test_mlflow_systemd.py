@@ -7,7 +7,17 @@ import re
 import time
 
 import pytest
-from conftest import LOG_RUN, PROJECT, READ_RUN, curl, q, scenario, uvicorn_workers, wait_healthy
+from conftest import (
+    LOG_RUN,
+    PROJECT,
+    READ_RUN,
+    curl,
+    kept_alive_ms,
+    q,
+    scenario,
+    uvicorn_workers,
+    wait_healthy,
+)
 from conftest import mlflow_python as python
 
 LAB = scenario()
@@ -95,6 +105,13 @@ def test_cors_allows_the_public_origin(client, url, origin, status):
 
 def test_configured_number_of_workers(lab, server):
     assert uvicorn_workers(server) == lab.var("mls-server", "mlflow_server_workers") > 1
+
+
+def test_kept_alive_connections_do_not_wait_for_delayed_acks(lab, client):
+    """The proxy keeps its connections to MLflow open (nginx_proxy_upstream_keepalive):
+    the role's TCP_NODELAY module must hold with asyncio's loop (this scenario's
+    package list has no uvloop), or each reused request stalls >= 40 ms."""
+    assert kept_alive_ms(client, lab.ip("mls-server"), PORT, PUBLIC) < 20
 
 
 def test_prometheus_metrics(client, url):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import q, scenario, see_run_in_the_ui, uvicorn_workers
+from conftest import kept_alive_ms, q, scenario, see_run_in_the_ui, uvicorn_workers
 
 NAME = scenario().var("stk-proxy", "mlflow_stack_public_name")
 
@@ -99,6 +99,14 @@ def test_a_person_sees_the_verification_run_in_the_ui(lab, report, user):
 @pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])
 def test_each_server_runs_its_configured_workers(lab, server):
     assert uvicorn_workers(lab.host(server)) == lab.var(server, "mlflow_server_workers") > 1
+
+
+@pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])
+def test_connections_the_proxy_keeps_alive_do_not_wait_for_delayed_acks(lab, server):
+    """nginx reuses its connections to MLflow; each mode's server must answer a
+    reused connection without Nagle's stall (>= 40 ms per request)."""
+    port = int(lab.var(server, "mlflow_stack_mlflow_port"))
+    assert kept_alive_ms(lab.host("stk-proxy"), lab.ip(server), port, NAME) < 20
 
 
 @pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])
