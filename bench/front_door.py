@@ -18,6 +18,8 @@ Sections (--only, comma-separated; default all):
              firewall lets in), which gives the proxy/TLS/auth layer's share;
              plus the in-process ceiling (bench/ceiling.py: MLflow's SQL store
              with no HTTP, one thread) on SQLite here and on the lab's PostgreSQL
+  profile    where one MLflow worker's CPU goes at 32 clients through the front
+             door: py-spy samples (Python holding the GIL) grouped by layer
   artifacts  --artifact-mib (1 GiB) up and down through the front door, straight
              to an MLflow server from the proxy host, and straight to the S3
              server from an MLflow host (bench/transfer.py, bench/s3_throughput.py)
@@ -251,6 +253,90 @@ def tracking(levels: list[int], seconds: float) -> dict:
     return {"levels": rows, "ceiling": ceiling, "seconds": seconds}
 
 
+# ---------------------------------------------------------------- profile
+
+# Layers a sampled stack passes through (a stack counts for each it touches).
+LAYERS = {
+    "ASGI server (uvicorn, event loop, HTTP parser)": r"uvicorn/|uvloop|httptools|h11/|asyncio/",
+    "FastAPI/Starlette and MLflow's security middleware": r"starlette/|fastapi/",
+    "of which MLflow's security middleware": r"mlflow/server/(fastapi_)?security",
+    "Flask and the WSGI bridge": r"flask/|werkzeug/|a2wsgi",
+    "MLflow's handlers": r"mlflow/server/handlers",
+    "SQLAlchemy": r"sqlalchemy/",
+    "psycopg (PostgreSQL driver)": r"psycopg",
+    "request: runs/search": r"_search_runs",
+    "request: runs/log-metric": r"_log_metric",
+    "request: runs/log-batch": r"_log_batch",
+    "request: runs/create": r"_create_run",
+}
+
+
+def profile(seconds: float, clients: int = 32) -> dict:
+    """Where one MLflow worker's CPU goes under the front door's load: py-spy
+    samples one uvicorn worker of stk-ml1 (only while a thread holds the GIL,
+    that is, runs Python) during `clients` clients through the proxy."""
+    pid = next(
+        line.split()[0]
+        for line in subprocess.check_output(
+            ["docker", "top", "stk-ml1", "-eo", "pid,args"], text=True
+        ).splitlines()
+        if "spawn_main" in line and "resource_tracker" not in line
+    )
+    load_cmd = [sys.executable, str(BENCH / "load.py"), "--url", f"https://{ip('stk-proxy')}", "--host", NAME]
+    load_cmd += [
+        "--user",
+        "admin",
+        "--password-stdin",
+        "--clients",
+        str(clients),
+        "--seconds",
+        str(seconds + 5),
+    ]
+    raw = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "raw.txt"
+    rate = 100
+    load_proc = subprocess.Popen(load_cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    load_proc.stdin.write(admin_password() + "\n")
+    load_proc.stdin.close()
+    time.sleep(5)
+    spy = Path(sys.executable).with_name("py-spy")
+    subprocess.run(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            pid,
+            "--gil",
+            "--nonblocking",
+            "--rate",
+            str(rate),
+            "--duration",
+            str(int(seconds)),
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    load_proc.wait(timeout=seconds + 300)
+    total = 0
+    layers = dict.fromkeys(LAYERS, 0)
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for layer, pattern in LAYERS.items():
+            if re.search(pattern, stack):
+                layers[layer] += int(count)
+    shutil.rmtree(raw.parent, ignore_errors=True)
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "worker_cpu": total / (rate * seconds),
+        "layers": {layer: n / total for layer, n in layers.items()} if total else {},
+    }
+
+
 # ---------------------------------------------------------------- artifacts
 
 
@@ -443,6 +529,17 @@ def report(results: dict, out: Path) -> str:
                 f"- {store}: {c['runs_per_s']:.1f} runs/s, {c['requests_per_s']:.0f} requests/s per core"
             )
         lines.append("")
+    if "profile" in results:
+        prof = results["profile"]
+        lines += [
+            f"## Where an MLflow worker's CPU goes ({prof['clients']} clients via the front door, py-spy)",
+            "",
+            f"One uvicorn worker of stk-ml1 ran Python {prof['worker_cpu']:.0%} of the time (of one core);"
+            " share of its samples per layer (a sample counts for every layer its stack passes through):",
+            "",
+        ]
+        lines += [f"- {layer}: {share:.0%}" for layer, share in prof["layers"].items()]
+        lines.append("")
     if "artifacts" in results:
         art = results["artifacts"]
         s3 = art["s3 direct"]
@@ -504,7 +601,10 @@ def plot(results: dict, out: Path) -> Path | None:
         left.annotate(f"in-process {store}, 1 core", (1, c["requests_per_s"]), fontsize=7, color="grey")
     left.set(xscale="log", xlabel="concurrent clients", ylabel="requests/s", title="Throughput")
     right.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="ms", title="p99 latency")
+    levels = sorted(next(iter(results["tracking"]["levels"].values())))
     for ax in (left, right):
+        ax.set_xticks(levels, [str(c) for c in levels])
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -515,7 +615,7 @@ def plot(results: dict, out: Path) -> Path | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="provision,tracking,artifacts,auth")
+    parser.add_argument("--only", default="provision,tracking,profile,artifacts,auth")
     parser.add_argument("--fresh", action="store_true", help="remove a running lab first (provision)")
     parser.add_argument("--clients", default="1,8,32,64")
     parser.add_argument("--seconds", type=float, default=20)
@@ -523,7 +623,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts/bench")
     args = parser.parse_args()
     sections = args.only.split(",")
-    unknown = set(sections) - {"provision", "tracking", "artifacts", "auth"}
+    unknown = set(sections) - {"provision", "tracking", "profile", "artifacts", "auth"}
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -535,6 +635,9 @@ def main() -> None:
         sys.exit("no lab: run scripts/lab up first (or include the provision section)")
     if "tracking" in sections:
         results["tracking"] = tracking([int(c) for c in args.clients.split(",")], args.seconds)
+    if "profile" in sections:
+        log("profile: py-spy on one MLflow worker of stk-ml1, 32 clients through the front door")
+        results["profile"] = profile(args.seconds)
     if "artifacts" in sections:
         results["artifacts"] = artifacts(args.artifact_mib)
     if "auth" in sections:

@@ -73,6 +73,8 @@ def test_external_database_uri_needs_no_password(validate_role):
         ),
         ({"mlflow_server_artifacts_destination": "gs://bucket/x"}, "is not an s3://BUCKET[/PREFIX] URI"),
         ({"mlflow_server_workers": 0}, "mlflow_server_workers=0 must be at least 1"),
+        ({"mlflow_server_db_pool_size": 0}, "mlflow_server_db_pool_size=0 and"),
+        ({"mlflow_server_db_pool_overflow": 0}, "mlflow_server_db_pool_overflow=0 must"),
         ({"mlflow_server_port": 99999}, "mlflow_server_port=99999 is not a TCP port"),
         ({"mlflow_server_host": "mlflow.local"}, "mlflow_server_host=mlflow.local is not an IP address"),
         (
