@@ -15,14 +15,12 @@ import os
 import tempfile
 import time
 
+from benchlib import load_env_file
+
 
 def store_uri(args: argparse.Namespace) -> tuple[str, str]:
     if args.env_file:
-        with open(args.env_file, encoding="utf-8") as env_file:
-            for line in env_file:
-                name, sep, value = line.rstrip("\n").partition("=")
-                if sep and not name.lstrip().startswith("#"):
-                    os.environ[name.strip()] = value
+        load_env_file(args.env_file)
         return os.environ["MLFLOW_BACKEND_STORE_URI"], "postgresql"
     work = tempfile.mkdtemp(prefix="bench-ceiling-")
     return f"sqlite:///{work}/mlflow.db", "sqlite"

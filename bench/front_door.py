@@ -98,9 +98,13 @@ def run_json(cmd: list[str], stdin: str = "", where: str = "") -> dict:
 
 
 def in_container(container: str, script: str, *args: str, python: str = "python3", stdin: str = "") -> dict:
-    """A bench script run on a lab host, fed on stdin (the script first, then its input)."""
-    source = (BENCH / script).read_text()
-    program = f"exec(compile({source!r}, {script!r}, 'exec'))"
+    """A bench script run on a lab host with benchlib (both sent on the command line; stdin is its input)."""
+    source, lib = (BENCH / script).read_text(), (BENCH / "benchlib.py").read_text()
+    program = (
+        f"import sys, types; sys.modules['benchlib'] = lib = types.ModuleType('benchlib'); "
+        f"exec(compile({lib!r}, 'benchlib.py', 'exec'), lib.__dict__); "
+        f"exec(compile({source!r}, {script!r}, 'exec'))"
+    )
     return run_json(
         ["docker", "exec", "-i", container, python, "-c", program, *args], stdin, f"{script} on {container}"
     )

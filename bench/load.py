@@ -21,11 +21,12 @@ import argparse
 import base64
 import http.client
 import json
-import ssl
 import sys
 import threading
 import time
 import urllib.parse
+
+from benchlib import connect
 
 API = "/api/2.0/mlflow"
 
@@ -39,8 +40,7 @@ class Client:
 
     def __init__(self, url: str, host: str | None, auth: str | None):
         parts = urllib.parse.urlsplit(url)
-        self.https = parts.scheme == "https"
-        self.address = (parts.hostname, parts.port or (443 if self.https else 80))
+        self.url = url
         self.headers = {"Content-Type": "application/json", "Host": host or parts.netloc}
         if auth:
             self.headers["Authorization"] = auth
@@ -48,13 +48,7 @@ class Client:
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         if self.conn is None:
-            if self.https:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-                self.conn = http.client.HTTPSConnection(*self.address, timeout=120, context=context)
-            else:
-                self.conn = http.client.HTTPConnection(*self.address, timeout=120)
+            self.conn = connect(self.url, timeout=120)
         try:
             self.conn.request(
                 method, API + path, body=json.dumps(body) if body else None, headers=self.headers

@@ -14,21 +14,12 @@ variables and --endpoint.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import tempfile
 import time
 
-CHUNK = 1 << 20
-
-
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+from benchlib import CHUNK, load_env_file, sha256
 
 
 def main() -> None:
@@ -39,11 +30,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     args = parser.parse_args()
     if args.env_file:
-        with open(args.env_file, encoding="utf-8") as env_file:
-            for line in env_file:
-                name, sep, value = line.rstrip("\n").partition("=")
-                if sep and not name.lstrip().startswith("#"):
-                    os.environ[name.strip()] = value
+        load_env_file(args.env_file)
 
     import boto3
     from botocore.config import Config

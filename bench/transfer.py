@@ -12,25 +12,14 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
-import http.client
 import json
 import os
-import ssl
 import sys
 import tempfile
 import time
 import urllib.parse
 
-CHUNK = 1 << 20
-
-
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+from benchlib import CHUNK, connect, sha256
 
 
 def main() -> None:
@@ -48,15 +37,8 @@ def main() -> None:
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
         headers["Authorization"] = "Basic " + base64.b64encode(f"{args.user}:{password}".encode()).decode()
 
-    def connect() -> http.client.HTTPConnection:
-        if parts.scheme == "https":
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            return http.client.HTTPSConnection(
-                parts.hostname, parts.port or 443, timeout=600, context=context, blocksize=CHUNK
-            )
-        return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=600, blocksize=CHUNK)
+    def connect_url():
+        return connect(args.url, timeout=600, blocksize=CHUNK)
 
     path = f"/api/2.0/mlflow-artifacts/artifacts/bench/transfer-{time.time_ns()}.bin"
     size = args.size_mib * CHUNK
@@ -66,7 +48,7 @@ def main() -> None:
             for _ in range(args.size_mib):
                 f.write(os.urandom(CHUNK))
 
-        conn = connect()
+        conn = connect_url()
         began = time.perf_counter()
         with open(src, "rb") as body:
             conn.request("PUT", path, body=body, headers={**headers, "Content-Length": str(size)})
@@ -76,7 +58,7 @@ def main() -> None:
         if response.status != 200:
             sys.exit(f"PUT {path}: HTTP {response.status}")
 
-        conn = connect()
+        conn = connect_url()
         began = time.perf_counter()
         conn.request("GET", path, headers=headers)
         response = conn.getresponse()
@@ -88,7 +70,7 @@ def main() -> None:
         down = time.perf_counter() - began
 
         intact = os.path.getsize(dst) == size and sha256(src) == sha256(dst)
-        conn = connect()
+        conn = connect_url()
         conn.request("DELETE", path, headers=headers)
         conn.getresponse().read()
     print(
