@@ -4,10 +4,13 @@ script run by hand finds it next to itself."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
+import json
 import os
 import ssl
+import sys
 import urllib.parse
 
 CHUNK = 1 << 20
@@ -43,3 +46,41 @@ def connect(url: str, timeout: float, blocksize: int = 8192) -> http.client.HTTP
             parts.hostname, parts.port or 443, timeout=timeout, context=context, blocksize=blocksize
         )
     return http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout, blocksize=blocksize)
+
+
+def add_target_args(parser, url_help: str) -> None:
+    """The options naming an MLflow URL and how to log in to it."""
+    parser.add_argument("--url", required=True, help=url_help)
+    parser.add_argument("--host", help="Host header (default: the URL's)")
+    parser.add_argument("--user")
+    parser.add_argument("--password-stdin", action="store_true")
+
+
+def basic_auth(args) -> str | None:
+    """The Authorization header for --user (password: first line of stdin with --password-stdin)."""
+    if not args.user:
+        return None
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
+    return "Basic " + base64.b64encode(f"{args.user}:{password}".encode()).decode()
+
+
+def random_file(path: str, size_mib: int) -> None:
+    with open(path, "wb") as f:
+        for _ in range(size_mib):
+            f.write(os.urandom(CHUNK))
+
+
+def print_transfer(size_mib: int, up: float, down: float, intact: bool) -> None:
+    """The JSON line of a timed upload and download."""
+    print(
+        json.dumps(
+            {
+                "size_mib": size_mib,
+                "upload_mib_s": size_mib / up,
+                "download_mib_s": size_mib / down,
+                "upload_s": up,
+                "download_s": down,
+                "intact": intact,
+            }
+        )
+    )

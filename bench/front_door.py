@@ -201,27 +201,19 @@ def provision(out: Path, fresh: bool) -> dict:
 # ---------------------------------------------------------------- tracking
 
 
+def via_front_door(script: str, *args: str) -> list[str]:
+    """A bench script run here against the lab's proxy as its admin (the
+    password goes on stdin: admin_password())."""
+    proxy = f"https://{ip('stk-proxy')}"
+    login = ["--user", "admin", "--password-stdin"]
+    return [sys.executable, str(BENCH / script), "--url", proxy, "--host", NAME, *login, *args]
+
+
 def load(target: str, clients: int, seconds: float) -> dict:
-    """bench/load.py against one target at one concurrency."""
+    """bench/load.py against the lab: "front door" or "direct", at one concurrency."""
     common = ["--clients", str(clients), "--seconds", str(seconds)]
-    if target == "tutorial":
-        raise AssertionError("tutorial load runs inside its server's context")
     if target == "front door":
-        return run_json(
-            [
-                sys.executable,
-                str(BENCH / "load.py"),
-                "--url",
-                f"https://{ip('stk-proxy')}",
-                "--host",
-                NAME,
-                "--user",
-                "admin",
-                "--password-stdin",
-                *common,
-            ],
-            admin_password() + "\n",
-        )
+        return run_json(via_front_door("load.py", *common), admin_password() + "\n")
     upstreams = ",".join(f"http://{ip(server)}:5000" for server in SERVERS)
     return in_container("stk-proxy", "load.py", "--url", upstreams, "--host", NAME, *common)
 
@@ -286,16 +278,7 @@ def profile(seconds: float, clients: int = 32) -> dict:
         ).splitlines()
         if "spawn_main" in line and "resource_tracker" not in line
     )
-    load_cmd = [sys.executable, str(BENCH / "load.py"), "--url", f"https://{ip('stk-proxy')}", "--host", NAME]
-    load_cmd += [
-        "--user",
-        "admin",
-        "--password-stdin",
-        "--clients",
-        str(clients),
-        "--seconds",
-        str(seconds + 5),
-    ]
+    load_cmd = via_front_door("load.py", "--clients", str(clients), "--seconds", str(seconds + 5))
     raw = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "raw.txt"
     rate = 100
     load_proc = subprocess.Popen(load_cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
@@ -347,21 +330,7 @@ def profile(seconds: float, clients: int = 32) -> dict:
 def artifacts(size_mib: int) -> dict:
     size = ["--size-mib", str(size_mib)]
     log(f"artifacts: {size_mib} MiB through the front door")
-    front = run_json(
-        [
-            sys.executable,
-            str(BENCH / "transfer.py"),
-            "--url",
-            f"https://{ip('stk-proxy')}",
-            "--host",
-            NAME,
-            "--user",
-            "admin",
-            "--password-stdin",
-            *size,
-        ],
-        admin_password() + "\n",
-    )
+    front = run_json(via_front_door("transfer.py", *size), admin_password() + "\n")
     log(f"artifacts: {size_mib} MiB straight to stk-ml1's MLflow from the proxy host")
     direct = in_container(
         "stk-proxy", "transfer.py", "--url", f"http://{ip('stk-ml1')}:5000", "--host", NAME, *size

@@ -18,15 +18,13 @@ servers behind a proxy hit directly). The password comes on stdin
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
-import sys
 import threading
 import time
 import urllib.parse
 
-from benchlib import connect
+from benchlib import add_target_args, basic_auth, connect
 
 API = "/api/2.0/mlflow"
 
@@ -97,19 +95,13 @@ def iteration(client: Client, experiment: str, timed) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True, help="one URL, or several comma-separated (round robin)")
-    parser.add_argument("--host", help="Host header (default: the URL's)")
-    parser.add_argument("--user")
-    parser.add_argument("--password-stdin", action="store_true")
+    add_target_args(parser, "one URL, or several comma-separated (round robin)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load not counted")
     args = parser.parse_args()
 
-    auth = None
-    if args.user:
-        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
-        auth = "Basic " + base64.b64encode(f"{args.user}:{password}".encode()).decode()
+    auth = basic_auth(args)
     urls = args.url.split(",")
     setup = Client(urls[0], args.host, auth)
     experiment = setup.call("POST", "/experiments/create", {"name": f"bench-{time.time_ns()}"})[
@@ -118,7 +110,7 @@ def main() -> None:
 
     lock = threading.Lock()
     latencies: list[float] = []
-    counts = {"requests": 0, "runs": 0, "errors": 0}
+    counts = {"runs": 0, "errors": 0}
     errors: list[str] = []
     start = time.monotonic()
     counting = start + args.warmup

@@ -14,12 +14,11 @@ variables and --endpoint.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 
-from benchlib import CHUNK, load_env_file, sha256
+from benchlib import load_env_file, print_transfer, random_file, sha256
 
 
 def main() -> None:
@@ -43,9 +42,7 @@ def main() -> None:
     key = f"bench/s3-throughput-{time.time_ns()}.bin"
     with tempfile.TemporaryDirectory(prefix="bench-s3-", dir="/var/tmp") as work:
         src, dst = os.path.join(work, "src.bin"), os.path.join(work, "dst.bin")
-        with open(src, "wb") as f:
-            for _ in range(args.size_mib):
-                f.write(os.urandom(CHUNK))
+        random_file(src, args.size_mib)
         began = time.perf_counter()
         s3.upload_file(src, args.bucket, key)
         up = time.perf_counter() - began
@@ -54,18 +51,7 @@ def main() -> None:
         down = time.perf_counter() - began
         intact = sha256(src) == sha256(dst)
         s3.delete_object(Bucket=args.bucket, Key=key)
-    print(
-        json.dumps(
-            {
-                "size_mib": args.size_mib,
-                "upload_mib_s": args.size_mib / up,
-                "download_mib_s": args.size_mib / down,
-                "upload_s": up,
-                "download_s": down,
-                "intact": intact,
-            }
-        )
-    )
+    print_transfer(args.size_mib, up, down, intact)
 
 
 if __name__ == "__main__":

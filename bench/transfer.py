@@ -11,31 +11,25 @@ on the proxy host (straight to an MLflow server). The password comes on stdin
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
 import sys
 import tempfile
 import time
 import urllib.parse
 
-from benchlib import CHUNK, connect, sha256
+from benchlib import CHUNK, add_target_args, basic_auth, connect, print_transfer, random_file, sha256
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True, help="the MLflow URL (proxy or server)")
-    parser.add_argument("--host", help="Host header (default: the URL's)")
-    parser.add_argument("--user")
-    parser.add_argument("--password-stdin", action="store_true")
+    add_target_args(parser, "the MLflow URL (proxy or server)")
     parser.add_argument("--size-mib", type=int, default=1024)
     args = parser.parse_args()
 
     parts = urllib.parse.urlsplit(args.url)
     headers = {"Host": args.host or parts.netloc}
-    if args.user:
-        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{args.user}:{password}".encode()).decode()
+    if auth := basic_auth(args):
+        headers["Authorization"] = auth
 
     def connect_url():
         return connect(args.url, timeout=600, blocksize=CHUNK)
@@ -44,9 +38,7 @@ def main() -> None:
     size = args.size_mib * CHUNK
     with tempfile.TemporaryDirectory(prefix="bench-transfer-", dir="/var/tmp") as work:
         src, dst = os.path.join(work, "src.bin"), os.path.join(work, "dst.bin")
-        with open(src, "wb") as f:
-            for _ in range(args.size_mib):
-                f.write(os.urandom(CHUNK))
+        random_file(src, args.size_mib)
 
         conn = connect_url()
         began = time.perf_counter()
@@ -73,18 +65,7 @@ def main() -> None:
         conn = connect_url()
         conn.request("DELETE", path, headers=headers)
         conn.getresponse().read()
-    print(
-        json.dumps(
-            {
-                "size_mib": args.size_mib,
-                "upload_mib_s": args.size_mib / up,
-                "download_mib_s": args.size_mib / down,
-                "upload_s": up,
-                "download_s": down,
-                "intact": intact,
-            }
-        )
-    )
+    print_transfer(args.size_mib, up, down, intact)
 
 
 if __name__ == "__main__":
