@@ -65,6 +65,7 @@ def test_mlflow_auth_mode_needs_no_users(accepts):
         ({"nginx_proxy_bcrypt_cost": 5}, "nginx_proxy_bcrypt_cost=5 must be 10-17"),
         ({"nginx_proxy_ban_ignore": ["monitoring"]}, "nginx_proxy_ban_ignore must hold addresses"),
         ({"nginx_proxy_ban_max_failures": 1}, "nginx_proxy_ban_max_failures must be 3 or more"),
+        ({"nginx_proxy_retry_after": 0}, "nginx_proxy_retry_after=0 must be at least 1"),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
 )

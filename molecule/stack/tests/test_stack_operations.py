@@ -1,11 +1,18 @@
-"""Day-2 runs on the converged stack: each playbook and role tag alone, and a
-restore with servers in both modes (runs after test_stack.py)."""
+"""Day-2 runs on the converged stack: each playbook and role tag alone, a
+restore with servers in both modes, rolling restarts and migrations counted
+from a client that keeps logging, a failed migration rolled back (runs after
+test_stack.py)."""
 
 from __future__ import annotations
 
+import collections
+import os
 import re
+import threading
+import time
 
 import pytest
+import requests
 from conftest import q
 
 BACKUP_DIR = "/var/backups/postgresql"
@@ -52,6 +59,174 @@ def started(lab) -> tuple[str, str]:
 
 def psql(lab, sql: str) -> str:
     return lab.host("stk-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(sql)}")
+
+
+def server_hosts(lab) -> list[str]:
+    return lab.group("mlflow_server")
+
+
+SCHEMA_FILE = "/var/lib/mlflow/schema-version"
+
+# What does not depend on the distribution runs once (the suite's time).
+debian_only = pytest.mark.skipif(
+    os.environ.get("MOLECULE_DISTRO", "debian12") != "debian12", reason="the same on every distribution"
+)
+
+
+class Traffic:
+    """A client that keeps logging a metric through the front door until the
+    block ends, one new connection per request (no kept-alive connection to
+    be closed under it), and keeps every answer: (time, status or error,
+    Retry-After). No retries: every failed request counts."""
+
+    def __init__(self, lab):
+        self.url = f"https://{lab.ip('stk-proxy')}/api/2.0/mlflow"
+        self.host = lab.var("stk-proxy", "mlflow_stack_public_name")
+        self.auth = ("admin", lab.secret("admin_password"))
+        experiment = self.post("/experiments/create", {"name": f"traffic-{time.time_ns()}"}).json()
+        self.run_id = self.post("/runs/create", {"experiment_id": experiment["experiment_id"]}).json()["run"]["info"][
+            "run_id"
+        ]
+        self.answers: list[tuple[float, object, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def post(self, path: str, body: dict) -> requests.Response:
+        return requests.post(
+            self.url + path, json=body, headers={"Host": self.host}, auth=self.auth, verify=False, timeout=60
+        )
+
+    def _loop(self) -> None:
+        step = 0
+        while not self._stop.is_set():
+            began = time.monotonic()
+            body = {"run_id": self.run_id, "key": "loss", "value": 1.0, "timestamp": 0, "step": step}
+            try:
+                response = self.post("/runs/log-metric", body)
+                self.answers.append((began, response.status_code, response.headers.get("Retry-After")))
+            except requests.RequestException as error:
+                self.answers.append((began, type(error).__name__, None))
+            step += 1
+            if self.answers[-1][1] != 200:
+                time.sleep(0.2)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(2)
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    @property
+    def statuses(self) -> collections.Counter:
+        return collections.Counter(status for _, status, _ in self.answers)
+
+    def failed(self) -> list[tuple[float, object, str | None]]:
+        return [answer for answer in self.answers if answer[1] != 200]
+
+    def summary(self) -> str:
+        failed = self.failed()
+        window = failed[-1][0] - failed[0][0] if failed else 0.0
+        return f"sent {len(self.answers)}, statuses {dict(self.statuses)}, non-200 window {window:.1f} s"
+
+
+@debian_only
+def test_a_config_change_rolls_over_the_servers_without_a_failed_request(lab):
+    """Each server in turn: out of the proxy, restarted, healthy, back in;
+    a client logging all along sees every request answered 200."""
+    before = started(lab)
+    with Traffic(lab) as traffic:
+        change = lab.playbook("playbooks/mlflow_server.yml", mlflow_server_workers=3)
+        middle = started(lab)
+        back = lab.playbook("playbooks/mlflow_server.yml")
+    assert change.returncode == 0, change.stdout[-4000:]
+    assert back.returncode == 0, back.stdout[-4000:]
+    assert all(m != b for m, b in zip(middle, before)), "a server was not restarted by the change"
+    assert all(a != m for a, m in zip(started(lab), middle)), "a server was not restarted by the change back"
+    print("rolling restarts (2 rolls x 2 servers):", traffic.summary())
+    assert len(traffic.answers) > 100, traffic.summary()
+    assert traffic.failed() == [], traffic.summary()
+
+
+@debian_only
+def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
+    """The servers forget their recorded version: the next run backs up,
+    stops all of them, migrates once. Meanwhile the proxy says 503 with
+    Retry-After (clients wait and retry), never 502."""
+    for host in server_hosts(lab):
+        lab.host(host).check_output(f"rm -f {SCHEMA_FILE}")
+    with Traffic(lab) as traffic:
+        run = lab.playbook("playbooks/mlflow_server.yml")
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert len(re.findall(r"TASK \[mlflow_server : Migrate the schemas with", run.stdout)) == 1
+    assert len(re.findall(r"TASK \[postgresql : Dump the databases now", run.stdout)) == 1, "not one backup"
+    print("migration:", traffic.summary())
+    assert set(traffic.statuses) <= {200, 503}, traffic.summary()
+    assert traffic.statuses[503] > 0, "the migration's stop was not seen: " + traffic.summary()
+    assert {retry for _, status, retry in traffic.answers if status == 503} == {"10"}
+    markers = {lab.host(host).check_output(f"cat {SCHEMA_FILE}") for host in server_hosts(lab)}
+    assert len(markers) == 1 and "" not in markers
+
+
+def test_a_server_without_a_record_joins_without_stopping_the_others(lab):
+    """A new server (no recorded version) in a fleet already on this version:
+    it records it, and no server stops."""
+    marker = lab.host("stk-ml1").check_output(f"cat {SCHEMA_FILE}")
+    lab.host("stk-ml2").check_output(f"rm -f {SCHEMA_FILE}")
+    before = started(lab)
+    run = lab.playbook("playbooks/mlflow_server.yml")
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "Migrate the schemas" not in run.stdout
+    assert started(lab) == before, "a server was restarted for a joining one"
+    assert lab.host("stk-ml2").check_output(f"cat {SCHEMA_FILE}") == marker
+
+
+def test_a_downgrade_is_refused_before_anything_changes(lab):
+    marker = lab.host("stk-ml2").check_output(f"cat {SCHEMA_FILE}")
+    lab.host("stk-ml2").check_output(f"echo 99.0.0 > {SCHEMA_FILE}")
+    before = started(lab)
+    try:
+        run = lab.playbook("playbooks/mlflow_server.yml")
+    finally:
+        lab.host("stk-ml2").check_output(f"echo {q(marker)} > {SCHEMA_FILE}")
+    assert run.returncode != 0
+    assert "is older than the MLflow that migrated the database (stk-ml2 recorded 99.0.0)" in run.stdout
+    assert set(re.findall(r"changed=(\d+)", run.stdout[run.stdout.rindex("PLAY RECAP") :])) == {"0"}
+    assert started(lab) == before
+
+
+@debian_only
+def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
+    """A migration that fails (here: the database hides MLflow's tables from
+    its role) stops the play with the backup and the exact rollback command;
+    that command restores the backup, reinstalls, and the stack verifies."""
+    run_id = psql(lab, "SELECT run_uuid FROM runs WHERE status = 'FINISHED' ORDER BY start_time DESC LIMIT 1")
+    for host in server_hosts(lab):
+        lab.host(host).check_output(f"rm -f {SCHEMA_FILE}")
+    break_it = "ALTER ROLE mlflow IN DATABASE mlflow SET search_path = nowhere"
+    lab.host("stk-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -c {q(break_it)}")
+    try:
+        run = lab.playbook("playbooks/mlflow_server.yml")
+    finally:
+        fix = "ALTER ROLE mlflow IN DATABASE mlflow RESET search_path"
+        lab.host("stk-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -c {q(fix)}")
+    assert run.returncode != 0
+    assert "The schema migration to MLflow" in run.stdout, run.stdout[-4000:]
+    command = re.search(
+        r"ansible-playbook playbooks/rollback.yml -i (\S+)\s+-e mlflow_rollback_backups=(\S+)", run.stdout
+    )
+    assert command, run.stdout[-4000:]
+    assert command.group(1) == lab.inventory
+    backups = command.group(2)
+    assert lab.host("stk-db").file(backups.split(",")[0]).is_file
+    assert lab.host("stk-ml1").run("systemctl is-active mlflow-server").stdout.strip() != "active"
+
+    rollback = lab.playbook("playbooks/rollback.yml", mlflow_rollback_backups=backups)
+    assert rollback.returncode == 0, rollback.stdout[-4000:] + rollback.stderr[-2000:]
+    assert "mlflow_verify : " in rollback.stdout
+    assert psql(lab, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'") == "FINISHED"
 
 
 def test_restore_stops_and_restarts_servers_in_both_modes(lab):
