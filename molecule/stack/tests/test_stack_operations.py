@@ -229,6 +229,36 @@ def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
     assert psql(lab, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'") == "FINISHED"
 
 
+@debian_only
+def test_check_mode_on_the_converged_stack_changes_nothing(lab):
+    run = lab.playbook("site.yml", "--check", "--diff")
+    assert set(changed(run)) == {0}  # and exit code 0: nothing failed
+
+
+def test_check_mode_shows_a_change_and_makes_none(lab):
+    env_sum = lab.host("stk-ml1").check_output("sha256sum /etc/mlflow/mlflow.env")
+    before = started(lab)
+    run = lab.playbook("playbooks/mlflow_server.yml", "--check", "--diff", mlflow_server_workers=3)
+    assert sum(changed(run)) > 0, "check mode did not see the change"
+    assert lab.host("stk-ml1").check_output("sha256sum /etc/mlflow/mlflow.env") == env_sum
+    assert started(lab) == before, "check mode restarted a server"
+    upstream = lab.host("stk-proxy").check_output("grep -c ' down;' /etc/nginx/sites-available/mlflow.conf || true")
+    assert upstream == "0", "check mode left a server drained"
+
+
+def test_check_mode_on_a_fresh_host_stops_before_anything(lab, tmp_path):
+    """stk-outsider, never set up, as a second proxy: check mode refuses at
+    once, on every host, rather than fail half-way."""
+    extra = tmp_path / "outsider.yml"
+    extra.write_text("mlflow_proxy:\n  hosts:\n    stk-outsider:\n")
+    run = lab.playbook("site.yml", "--check", "--diff", "-i", str(extra))
+    assert run.returncode != 0
+    assert "stk-outsider never was (no /var/lib/mlflow-vm/converged)" in run.stdout, run.stdout[-3000:]
+    recap = run.stdout[run.stdout.rindex("PLAY RECAP") :]
+    assert set(re.findall(r"changed=(\d+)", recap)) == {"0"}
+    assert "TASK [firewall" not in run.stdout
+
+
 def test_restore_stops_and_restarts_servers_in_both_modes(lab):
     run_id = psql(lab, "SELECT run_uuid FROM runs WHERE status = 'FINISHED' ORDER BY start_time DESC LIMIT 1")
     backup = lab.playbook("playbooks/postgresql-backup.yml")
