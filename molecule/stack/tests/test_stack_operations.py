@@ -14,6 +14,7 @@ import time
 import pytest
 import requests
 from conftest import q
+from test_stack import bucket_keys
 
 BACKUP_DIR = "/var/backups/postgresql"
 
@@ -227,6 +228,62 @@ def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
     assert rollback.returncode == 0, rollback.stdout[-4000:] + rollback.stderr[-2000:]
     assert "mlflow_verify : " in rollback.stdout
     assert psql(lab, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'") == "FINISHED"
+
+
+@debian_only
+def test_gc_removes_runs_deleted_long_ago_with_their_artifacts(lab):
+    """Two runs with an artifact each, both deleted; one deletion is dated
+    31 days back. The gc timer's service removes that run and its objects in
+    S3, and keeps the other (younger than mlflow_server_gc_older_than)."""
+    traffic = Traffic(lab)
+    experiment = traffic.post("/experiments/create", {"name": f"gc-{time.time_ns()}"}).json()["experiment_id"]
+    runs = []
+    for _ in range(2):
+        run_id = traffic.post("/runs/create", {"experiment_id": experiment}).json()["run"]["info"]["run_id"]
+        upload = requests.put(
+            f"{traffic.url.rsplit('/', 1)[0]}/mlflow-artifacts/artifacts/{experiment}/{run_id}/artifacts/note.txt",
+            data=b"to be collected",
+            headers={"Host": traffic.host},
+            auth=traffic.auth,
+            verify=False,
+            timeout=60,
+        )
+        assert upload.status_code == 200, upload.text
+        assert traffic.post("/runs/delete", {"run_id": run_id}).status_code == 200
+        runs.append(run_id)
+    old, young = runs
+    psql(lab, f"UPDATE runs SET deleted_time = deleted_time - 31 * 86400000::bigint WHERE run_uuid = '{old}'")
+    assert bucket_keys(lab, f"artifacts/{experiment}/{old}/")
+
+    assert lab.host("stk-ml1").check_output("systemctl is-enabled mlflow-gc.timer") == "enabled"
+    assert not lab.host("stk-ml2").file("/etc/systemd/system/mlflow-gc.timer").exists, "gc on two servers"
+    lab.host("stk-ml1").check_output("systemctl start mlflow-gc.service")
+
+    assert psql(lab, f"SELECT count(*) FROM runs WHERE run_uuid = '{old}'") == "0"
+    assert bucket_keys(lab, f"artifacts/{experiment}/{old}/") == set()
+    assert psql(lab, f"SELECT lifecycle_stage FROM runs WHERE run_uuid = '{young}'") == "deleted"
+    assert bucket_keys(lab, f"artifacts/{experiment}/{young}/") == {f"artifacts/{experiment}/{young}/artifacts/note.txt"}
+
+
+@debian_only
+def test_old_versions_beyond_those_kept_are_pruned(lab):
+    """Three older venvs on stk-ml1 and an older image on stk-ml2: a run
+    keeps the running version and the 2 newest others (mlflow_server_keep_versions)."""
+    ml1, ml2 = lab.host("stk-ml1"), lab.host("stk-ml2")
+    for days, version in ((3, "3.0.0"), (2, "3.1.0"), (1, "3.2.0")):
+        ml1.check_output(f"mkdir -p /opt/mlflow/venvs/{version} && touch -d '{days} days ago' /opt/mlflow/venvs/{version}")
+    ml2.check_output("docker tag mlflow-lab/python:3.11 mlflow-vm/mlflow:3.0.0-oldest")
+    running = ml2.check_output("docker inspect -f '{{.Config.Image}}' mlflow-server")
+    try:
+        run = lab.playbook("playbooks/mlflow_server.yml")
+        assert run.returncode == 0, run.stdout[-4000:]
+        venvs = set(ml1.check_output("ls /opt/mlflow/venvs").split())
+        assert venvs == {"3.1.0", "3.2.0", ml1.check_output(f"cat {SCHEMA_FILE}").split("+")[0]}
+        images = ml2.check_output("docker images --format '{{.Repository}}:{{.Tag}}' mlflow-vm/mlflow").split()
+        assert running in images and "mlflow-vm/mlflow:3.0.0-oldest" not in images and len(images) <= 3, images
+    finally:
+        ml1.check_output("rm -rf /opt/mlflow/venvs/3.0.0 /opt/mlflow/venvs/3.1.0 /opt/mlflow/venvs/3.2.0")
+        ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest")
 
 
 @debian_only

@@ -7,7 +7,8 @@ the line: any printable password works the same way in both modes), so they
 never show in `docker inspect`, a unit file or a command line; then runs
 `mlflow ARGS...` (default: `mlflow server`). With `--health` it checks the
 server's /health endpoint instead (the image's HEALTHCHECK); with `migrate`
-it upgrades the database schemas in this process (see migrate()).
+it upgrades the database schemas in this process (see migrate()); with
+`gc ARGS` it runs `mlflow gc ARGS` on the backend store (see gc()).
 """
 
 from __future__ import annotations
@@ -45,6 +46,33 @@ def migrate() -> int:
     return 0
 
 
+def gc(args: list[str]) -> int:
+    """`mlflow gc` on the backend store, in this process: runs (and
+    experiments, logged models) deleted longer ago than --older-than, with
+    their artifacts. The server's proxied artifact URIs (mlflow-artifacts:/PATH)
+    are resolved as the server itself does, to MLFLOW_ARTIFACTS_DESTINATION/PATH:
+    no HTTP, no credentials, and the store URI never on a command line."""
+    from urllib.parse import urlsplit
+
+    import mlflow
+    from mlflow.cli import gc as gc_command
+    from mlflow.store.artifact import artifact_repository_registry as registry
+
+    # gc wants a tracking URI; the store's, set here, keeps it off argv.
+    mlflow.set_tracking_uri(os.environ["MLFLOW_BACKEND_STORE_URI"])
+
+    destination = os.environ.get("MLFLOW_ARTIFACTS_DESTINATION")
+    if destination:
+
+        def proxied(uri, *_, **__):
+            path = urlsplit(uri).path.lstrip("/")
+            return registry.get_artifact_repository(destination.rstrip("/") + "/" + path)
+
+        registry._artifact_repository_registry.register("mlflow-artifacts", proxied)
+    gc_command.main(["--backend-store-uri", os.environ["MLFLOW_BACKEND_STORE_URI"], *args], standalone_mode=False)
+    return 0
+
+
 def main(args: list[str]) -> int:
     path = os.environ.get("MLFLOW_ENV_FILE", "/etc/mlflow/mlflow.env")
     os.environ.update(read_env_file(path))
@@ -67,6 +95,8 @@ def main(args: list[str]) -> int:
         os.makedirs(os.environ["MLFLOW_EXPOSE_PROMETHEUS"], exist_ok=True)
     if args == ["migrate"]:
         return migrate()
+    if args[:1] == ["gc"]:
+        return gc(args[1:])
     mlflow = os.path.join(sys.prefix, "bin", "mlflow")
     os.execv(mlflow, [mlflow, *(args or ["server"])])
     return 1  # not reached
