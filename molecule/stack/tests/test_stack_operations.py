@@ -230,11 +230,10 @@ def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
     assert psql(lab, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'") == "FINISHED"
 
 
-@debian_only
-def test_gc_removes_runs_deleted_long_ago_with_their_artifacts(lab):
+def collect_garbage(lab, gc_host: str, other: str) -> None:
     """Two runs with an artifact each, both deleted; one deletion is dated
-    31 days back. The gc timer's service removes that run and its objects in
-    S3, and keeps the other (younger than mlflow_server_gc_older_than)."""
+    31 days back. The gc timer's service on gc_host removes that run and its
+    objects in S3, and keeps the other (younger than mlflow_server_gc_older_than)."""
     traffic = Traffic(lab)
     experiment = traffic.post("/experiments/create", {"name": f"gc-{time.time_ns()}"}).json()["experiment_id"]
     runs = []
@@ -255,14 +254,33 @@ def test_gc_removes_runs_deleted_long_ago_with_their_artifacts(lab):
     psql(lab, f"UPDATE runs SET deleted_time = deleted_time - 31 * 86400000::bigint WHERE run_uuid = '{old}'")
     assert bucket_keys(lab, f"artifacts/{experiment}/{old}/")
 
-    assert lab.host("stk-ml1").check_output("systemctl is-enabled mlflow-gc.timer") == "enabled"
-    assert not lab.host("stk-ml2").file("/etc/systemd/system/mlflow-gc.timer").exists, "gc on two servers"
-    lab.host("stk-ml1").check_output("systemctl start mlflow-gc.service")
+    assert lab.host(gc_host).check_output("systemctl is-enabled mlflow-gc.timer") == "enabled"
+    assert not lab.host(other).file("/etc/systemd/system/mlflow-gc.timer").exists, "gc on two servers"
+    lab.host(gc_host).check_output("systemctl start mlflow-gc.service")
 
     assert psql(lab, f"SELECT count(*) FROM runs WHERE run_uuid = '{old}'") == "0"
     assert bucket_keys(lab, f"artifacts/{experiment}/{old}/") == set()
     assert psql(lab, f"SELECT lifecycle_stage FROM runs WHERE run_uuid = '{young}'") == "deleted"
     assert bucket_keys(lab, f"artifacts/{experiment}/{young}/") == {f"artifacts/{experiment}/{young}/artifacts/note.txt"}
+
+
+@debian_only
+def test_gc_removes_runs_deleted_long_ago_with_their_artifacts(lab):
+    """On the fleet's first server, stk-ml1: systemd mode, the venv."""
+    collect_garbage(lab, "stk-ml1", "stk-ml2")
+
+
+@debian_only
+def test_gc_in_docker_mode_runs_in_the_container(lab):
+    """With stk-ml2 as the gc host, the timer moves there and runs gc in the
+    running container."""
+    moved = lab.playbook("playbooks/mlflow_server.yml", "--tags", "mlflow_server_gc", mlflow_server_gc_host="stk-ml2")
+    try:
+        assert moved.returncode == 0, moved.stdout[-4000:]
+        collect_garbage(lab, "stk-ml2", "stk-ml1")
+    finally:
+        back = lab.playbook("playbooks/mlflow_server.yml", "--tags", "mlflow_server_gc")
+        assert back.returncode == 0, back.stdout[-4000:]
 
 
 @debian_only
