@@ -208,10 +208,13 @@ def test_one_restore_command_restores_both_databases(lab, db):
     one run of the restore playbook (postgresql_restore_files)."""
 
     def local(database: str, sql: str) -> str:
-        return db.check_output(f"runuser -u postgres -- psql -X -d {database} -v ON_ERROR_STOP=1 -Atc {q(sql)}")
+        return db.check_output(
+            f"runuser -u postgres -- psql -X -d {database} -v ON_ERROR_STOP=1 -Atc {q(sql)}"
+        )
 
     for database in ("mlflow", "mlflow_auth"):
-        local(database, "DROP TABLE IF EXISTS restore_probe; CREATE TABLE restore_probe (v int); INSERT INTO restore_probe VALUES (1)")
+        local(database, "DROP TABLE IF EXISTS restore_probe; CREATE TABLE restore_probe (v int)")
+        local(database, "INSERT INTO restore_probe VALUES (1)")
     backup = lab.playbook("playbooks/postgresql-backup.yml")
     assert backup.returncode == 0, backup.stdout[-3000:]
     dumps = [newest_dump(db, database) for database in ("mlflow", "mlflow_auth")]
@@ -219,7 +222,10 @@ def test_one_restore_command_restores_both_databases(lab, db):
         local(database, "UPDATE restore_probe SET v = 2")
     restore = lab.playbook("playbooks/postgresql-restore.yml", postgresql_restore_files=",".join(dumps))
     assert restore.returncode == 0, restore.stdout[-3000:] + restore.stderr[-2000:]
-    assert [local(database, "SELECT v FROM restore_probe") for database in ("mlflow", "mlflow_auth")] == ["1", "1"]
+    assert [local(database, "SELECT v FROM restore_probe") for database in ("mlflow", "mlflow_auth")] == [
+        "1",
+        "1",
+    ]
 
 
 def test_restoring_the_oldest_kept_dump_keeps_every_dump(lab, db):

@@ -85,9 +85,9 @@ class Traffic:
         self.host = lab.var("stk-proxy", "mlflow_stack_public_name")
         self.auth = ("admin", lab.secret("admin_password"))
         experiment = self.post("/experiments/create", {"name": f"traffic-{time.time_ns()}"}).json()
-        self.run_id = self.post("/runs/create", {"experiment_id": experiment["experiment_id"]}).json()["run"]["info"][
-            "run_id"
-        ]
+        self.run_id = self.post("/runs/create", {"experiment_id": experiment["experiment_id"]}).json()["run"][
+            "info"
+        ]["run_id"]
         self.answers: list[tuple[float, object, str | None]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -144,8 +144,12 @@ def test_a_config_change_rolls_over_the_servers_without_a_failed_request(lab):
         back = lab.playbook("playbooks/mlflow_server.yml")
     assert change.returncode == 0, change.stdout[-4000:]
     assert back.returncode == 0, back.stdout[-4000:]
-    assert all(m != b for m, b in zip(middle, before)), "a server was not restarted by the change"
-    assert all(a != m for a, m in zip(started(lab), middle)), "a server was not restarted by the change back"
+    assert all(m != b for m, b in zip(middle, before, strict=True)), (
+        "a server was not restarted by the change"
+    )
+    assert all(a != m for a, m in zip(started(lab), middle, strict=True)), (
+        "a server was not restarted by the change back"
+    )
     print("rolling restarts (2 rolls x 2 servers):", traffic.summary())
     assert len(traffic.answers) > 100, traffic.summary()
     assert traffic.failed() == [], traffic.summary()
@@ -168,7 +172,8 @@ def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     assert traffic.statuses[503] > 0, "the migration's stop was not seen: " + traffic.summary()
     assert {retry for _, status, retry in traffic.answers if status == 503} == {"10"}
     markers = {lab.host(host).check_output(f"cat {SCHEMA_FILE}") for host in server_hosts(lab)}
-    assert len(markers) == 1 and "" not in markers
+    assert len(markers) == 1, markers
+    assert "" not in markers
 
 
 def test_a_server_without_a_record_joins_without_stopping_the_others(lab):
@@ -240,7 +245,8 @@ def collect_garbage(lab, gc_host: str, other: str) -> None:
     for _ in range(2):
         run_id = traffic.post("/runs/create", {"experiment_id": experiment}).json()["run"]["info"]["run_id"]
         upload = requests.put(
-            f"{traffic.url.rsplit('/', 1)[0]}/mlflow-artifacts/artifacts/{experiment}/{run_id}/artifacts/note.txt",
+            f"{traffic.url.rsplit('/', 1)[0]}/mlflow-artifacts/artifacts/"
+            f"{experiment}/{run_id}/artifacts/note.txt",
             data=b"to be collected",
             headers={"Host": traffic.host},
             auth=traffic.auth,
@@ -261,7 +267,9 @@ def collect_garbage(lab, gc_host: str, other: str) -> None:
     assert psql(lab, f"SELECT count(*) FROM runs WHERE run_uuid = '{old}'") == "0"
     assert bucket_keys(lab, f"artifacts/{experiment}/{old}/") == set()
     assert psql(lab, f"SELECT lifecycle_stage FROM runs WHERE run_uuid = '{young}'") == "deleted"
-    assert bucket_keys(lab, f"artifacts/{experiment}/{young}/") == {f"artifacts/{experiment}/{young}/artifacts/note.txt"}
+    assert bucket_keys(lab, f"artifacts/{experiment}/{young}/") == {
+        f"artifacts/{experiment}/{young}/artifacts/note.txt"
+    }
 
 
 @debian_only
@@ -274,7 +282,9 @@ def test_gc_removes_runs_deleted_long_ago_with_their_artifacts(lab):
 def test_gc_in_docker_mode_runs_in_the_container(lab):
     """With stk-ml2 as the gc host, the timer moves there and runs gc in the
     running container."""
-    moved = lab.playbook("playbooks/mlflow_server.yml", "--tags", "mlflow_server_gc", mlflow_server_gc_host="stk-ml2")
+    moved = lab.playbook(
+        "playbooks/mlflow_server.yml", "--tags", "mlflow_server_gc", mlflow_server_gc_host="stk-ml2"
+    )
     try:
         assert moved.returncode == 0, moved.stdout[-4000:]
         collect_garbage(lab, "stk-ml2", "stk-ml1")
@@ -289,7 +299,9 @@ def test_old_versions_beyond_those_kept_are_pruned(lab):
     keeps the running version and the 2 newest others (mlflow_server_keep_versions)."""
     ml1, ml2 = lab.host("stk-ml1"), lab.host("stk-ml2")
     for days, version in ((3, "3.0.0"), (2, "3.1.0"), (1, "3.2.0")):
-        ml1.check_output(f"mkdir -p /opt/mlflow/venvs/{version} && touch -d '{days} days ago' /opt/mlflow/venvs/{version}")
+        ml1.check_output(
+            f"mkdir -p /opt/mlflow/venvs/{version} && touch -d '{days} days ago' /opt/mlflow/venvs/{version}"
+        )
     ml2.check_output("docker tag mlflow-lab/python:3.11 mlflow-vm/mlflow:3.0.0-oldest")
     running = ml2.check_output("docker inspect -f '{{.Config.Image}}' mlflow-server")
     try:
@@ -297,8 +309,12 @@ def test_old_versions_beyond_those_kept_are_pruned(lab):
         assert run.returncode == 0, run.stdout[-4000:]
         venvs = set(ml1.check_output("ls /opt/mlflow/venvs").split())
         assert venvs == {"3.1.0", "3.2.0", ml1.check_output(f"cat {SCHEMA_FILE}").split("+")[0]}
-        images = ml2.check_output("docker images --format '{{.Repository}}:{{.Tag}}' mlflow-vm/mlflow").split()
-        assert running in images and "mlflow-vm/mlflow:3.0.0-oldest" not in images and len(images) <= 3, images
+        images = ml2.check_output(
+            "docker images --format '{{.Repository}}:{{.Tag}}' mlflow-vm/mlflow"
+        ).split()
+        assert running in images, images
+        assert "mlflow-vm/mlflow:3.0.0-oldest" not in images, images
+        assert len(images) <= 3, images
     finally:
         ml1.check_output("rm -rf /opt/mlflow/venvs/3.0.0 /opt/mlflow/venvs/3.1.0 /opt/mlflow/venvs/3.2.0")
         ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest")
@@ -317,7 +333,9 @@ def test_check_mode_shows_a_change_and_makes_none(lab):
     assert sum(changed(run)) > 0, "check mode did not see the change"
     assert lab.host("stk-ml1").check_output("sha256sum /etc/mlflow/mlflow.env") == env_sum
     assert started(lab) == before, "check mode restarted a server"
-    upstream = lab.host("stk-proxy").check_output("grep -c ' down;' /etc/nginx/sites-available/mlflow.conf || true")
+    upstream = lab.host("stk-proxy").check_output(
+        "grep -c ' down;' /etc/nginx/sites-available/mlflow.conf || true"
+    )
     assert upstream == "0", "check mode left a server drained"
 
 

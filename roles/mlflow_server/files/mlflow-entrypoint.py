@@ -69,7 +69,9 @@ def gc(args: list[str]) -> int:
             return registry.get_artifact_repository(destination.rstrip("/") + "/" + path)
 
         registry._artifact_repository_registry.register("mlflow-artifacts", proxied)
-    gc_command.main(["--backend-store-uri", os.environ["MLFLOW_BACKEND_STORE_URI"], *args], standalone_mode=False)
+    gc_command.main(
+        ["--backend-store-uri", os.environ["MLFLOW_BACKEND_STORE_URI"], *args], standalone_mode=False
+    )
     return 0
 
 
