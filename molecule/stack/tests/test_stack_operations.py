@@ -136,29 +136,23 @@ class Traffic:
 @debian_only
 def test_a_config_change_rolls_over_the_servers_without_a_failed_request(lab):
     """Each server in turn: out of the proxy, restarted, healthy, back in;
-    a client logging all along sees every request answered 200."""
+    a client logging all along sees every request answered 200. (The next
+    test's run puts the setting back, rolling again.)"""
     before = started(lab)
     with Traffic(lab) as traffic:
         change = lab.playbook("playbooks/mlflow_server.yml", mlflow_server_workers=3)
-        middle = started(lab)
-        back = lab.playbook("playbooks/mlflow_server.yml")
     assert change.returncode == 0, change.stdout[-4000:]
-    assert back.returncode == 0, back.stdout[-4000:]
-    assert all(m != b for m, b in zip(middle, before, strict=True)), (
-        "a server was not restarted by the change"
-    )
-    assert all(a != m for a, m in zip(started(lab), middle, strict=True)), (
-        "a server was not restarted by the change back"
-    )
-    print("rolling restarts (2 rolls x 2 servers):", traffic.summary())
-    assert len(traffic.answers) > 100, traffic.summary()
+    assert all(a != b for a, b in zip(started(lab), before, strict=True)), "a server was not restarted"
+    print("rolling restarts (1 roll x 2 servers):", traffic.summary())
+    assert len(traffic.answers) > 50, traffic.summary()
     assert traffic.failed() == [], traffic.summary()
 
 
 @debian_only
 def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     """The servers forget their recorded version: the next run backs up,
-    stops all of them, migrates once. Meanwhile the proxy says 503 with
+    stops all of them, migrates once (and rolls back the previous test's
+    setting). Meanwhile the proxy says 503 with
     Retry-After (clients wait and retry), never 502."""
     for host in server_hosts(lab):
         lab.host(host).check_output(f"rm -f {SCHEMA_FILE}")
@@ -176,6 +170,7 @@ def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     assert "" not in markers
 
 
+@debian_only
 def test_a_server_without_a_record_joins_without_stopping_the_others(lab):
     """A new server (no recorded version) in a fleet already on this version:
     it records it, and no server stops."""
@@ -189,6 +184,7 @@ def test_a_server_without_a_record_joins_without_stopping_the_others(lab):
     assert lab.host("stk-ml2").check_output(f"cat {SCHEMA_FILE}") == marker
 
 
+@debian_only
 def test_a_downgrade_is_refused_before_anything_changes(lab):
     marker = lab.host("stk-ml2").check_output(f"cat {SCHEMA_FILE}")
     lab.host("stk-ml2").check_output(f"echo 99.0.0 > {SCHEMA_FILE}")
@@ -295,29 +291,34 @@ def test_gc_in_docker_mode_runs_in_the_container(lab):
 
 @debian_only
 def test_old_versions_beyond_those_kept_are_pruned(lab):
-    """Three older venvs on stk-ml1 and an older image on stk-ml2: a run
-    keeps the running version and the 2 newest others (mlflow_server_keep_versions)."""
+    """Older venvs on stk-ml1 and older images on stk-ml2: with
+    mlflow_server_keep_versions=1 a run keeps the running version and the
+    newest other one, and removes the rest (only this role's image tags)."""
     ml1, ml2 = lab.host("stk-ml1"), lab.host("stk-ml2")
-    for days, version in ((3, "3.0.0"), (2, "3.1.0"), (1, "3.2.0")):
+    current = ml1.check_output(f"cat {SCHEMA_FILE}").split("+")[0]
+    for days, version in ((3, "3.0.0"), (2, "3.1.0")):
         ml1.check_output(
             f"mkdir -p /opt/mlflow/venvs/{version} && touch -d '{days} days ago' /opt/mlflow/venvs/{version}"
         )
+    # The oldest: the base image under this role's repository; a newer one built now.
     ml2.check_output("docker tag mlflow-lab/python:3.11 mlflow-vm/mlflow:3.0.0-oldest")
+    ml2.check_output(
+        "printf 'FROM mlflow-lab/python:3.11\\nLABEL newer=1\\n'"
+        " | docker build -q -t mlflow-vm/mlflow:3.1.0-newer -"
+    )
     running = ml2.check_output("docker inspect -f '{{.Config.Image}}' mlflow-server")
     try:
-        run = lab.playbook("playbooks/mlflow_server.yml")
+        run = lab.playbook("playbooks/mlflow_server.yml", mlflow_server_keep_versions=1)
         assert run.returncode == 0, run.stdout[-4000:]
-        venvs = set(ml1.check_output("ls /opt/mlflow/venvs").split())
-        assert venvs == {"3.1.0", "3.2.0", ml1.check_output(f"cat {SCHEMA_FILE}").split("+")[0]}
-        images = ml2.check_output(
-            "docker images --format '{{.Repository}}:{{.Tag}}' mlflow-vm/mlflow"
-        ).split()
+        assert set(ml1.check_output("ls /opt/mlflow/venvs").split()) == {"3.1.0", current}
+        images = ml2.check_output("docker images --format '{{.Repository}}:{{.Tag}}'").split()
         assert running in images, images
+        assert "mlflow-vm/mlflow:3.1.0-newer" in images, images
         assert "mlflow-vm/mlflow:3.0.0-oldest" not in images, images
-        assert len(images) <= 3, images
+        assert "mlflow-lab/python:3.11" in images, "a base image lost its own name"
     finally:
-        ml1.check_output("rm -rf /opt/mlflow/venvs/3.0.0 /opt/mlflow/venvs/3.1.0 /opt/mlflow/venvs/3.2.0")
-        ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest")
+        ml1.check_output("rm -rf /opt/mlflow/venvs/3.0.0 /opt/mlflow/venvs/3.1.0")
+        ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest mlflow-vm/mlflow:3.1.0-newer")
 
 
 @debian_only
@@ -326,6 +327,7 @@ def test_check_mode_on_the_converged_stack_changes_nothing(lab):
     assert set(changed(run)) == {0}  # and exit code 0: nothing failed
 
 
+@debian_only
 def test_check_mode_shows_a_change_and_makes_none(lab):
     env_sum = lab.host("stk-ml1").check_output("sha256sum /etc/mlflow/mlflow.env")
     before = started(lab)
@@ -339,6 +341,7 @@ def test_check_mode_shows_a_change_and_makes_none(lab):
     assert upstream == "0", "check mode left a server drained"
 
 
+@debian_only
 def test_check_mode_on_a_fresh_host_stops_before_anything(lab, tmp_path):
     """stk-outsider, never set up, as a second proxy: check mode refuses at
     once, on every host, rather than fail half-way."""
