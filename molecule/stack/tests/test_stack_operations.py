@@ -6,6 +6,7 @@ test_stack.py)."""
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 import threading
@@ -148,14 +149,68 @@ def test_a_config_change_rolls_over_the_servers_without_a_failed_request(lab):
     assert traffic.failed() == [], traffic.summary()
 
 
+ENTRYPOINT = "/opt/mlflow/venvs/{version}/bin/mlflow-entrypoint"
+
+# Undoes the store's last migration for real (alembic downgrade -1), reading
+# the server's settings as its entry point does.
+UNDO_LAST_MIGRATION = """
+import os, runpy, sys
+os.environ.update(runpy.run_path(sys.argv[1])["read_env_file"]("/etc/mlflow/mlflow.env"))
+from alembic import command
+from mlflow.store.db.utils import _get_alembic_config
+command.downgrade(_get_alembic_config(os.environ["MLFLOW_BACKEND_STORE_URI"]), "-1")
+"""
+
+
+def schema(lab, version: str | None = None) -> dict:
+    """Where the databases stand for the version installed on stk-ml1 (its entry point)."""
+    entrypoint = ENTRYPOINT.format(version=version or lab.var("stk-ml1", "mlflow_stack_mlflow_version"))
+    python = f"{os.path.dirname(entrypoint)}/python"
+    return json.loads(lab.host("stk-ml1").check_output(f"{python} {entrypoint} schema"))
+
+
+def versions(lab) -> set[str]:
+    """What each server answers on /version, asked from the proxy (the only host let in)."""
+    port = lab.var("stk-ml1", "mlflow_stack_mlflow_port")
+    return {
+        lab.host("stk-proxy").check_output(f"curl -sf http://{lab.ip(host)}:{port}/version")
+        for host in server_hosts(lab)
+    }
+
+
+@debian_only
+def test_a_version_bump_that_keeps_the_schema_rolls_without_a_failed_request(lab):
+    """3.17.2 -> 3.17.1 -> 3.17.2: the same alembic head, so no server stops
+    for a migration; each rolls (drained, restarted, health-gated, back in)
+    while a client keeps logging, and every request is answered 200."""
+    inventory_version = lab.var("stk-ml1", "mlflow_stack_mlflow_version")
+    for version in ("3.17.1", inventory_version):
+        before = started(lab)
+        with Traffic(lab) as traffic:
+            run = lab.playbook("playbooks/mlflow_server.yml", mlflow_stack_mlflow_version=version)
+        assert run.returncode == 0, run.stdout[-4000:]
+        print(f"version bump to {version}:", traffic.summary())
+        assert "Migrate the schemas" not in run.stdout
+        assert "TASK [postgresql : Dump the databases now" not in run.stdout
+        assert all(a != b for a, b in zip(started(lab), before, strict=True)), "a server was not restarted"
+        assert versions(lab) == {version}
+        assert len(traffic.answers) > 50, traffic.summary()
+        assert traffic.failed() == [], traffic.summary()
+
+
 @debian_only
 def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
-    """The servers forget their recorded version: the next run backs up,
-    stops all of them, migrates once (and rolls back the previous test's
-    setting). Meanwhile the proxy says 503 with
-    Retry-After (clients wait and retry), never 502."""
-    for host in server_hosts(lab):
-        lab.host(host).check_output(f"rm -f {SCHEMA_FILE}")
+    """The store's last migration undone for real: the next run backs up,
+    stops all servers, migrates once. Meanwhile the proxy says 503 with Retry-After (clients wait and
+    retry), never 502."""
+    head = schema(lab)["store"]["head"]
+    entrypoint = ENTRYPOINT.format(version=lab.var("stk-ml1", "mlflow_stack_mlflow_version"))
+    lab.host("stk-ml1").check_output(
+        f"{os.path.dirname(entrypoint)}/python -c {q(UNDO_LAST_MIGRATION)} {entrypoint}"
+    )
+    behind = schema(lab)["store"]
+    assert behind["current"] != head, behind
+    assert behind["known"], behind
     with Traffic(lab) as traffic:
         run = lab.playbook("playbooks/mlflow_server.yml")
     assert run.returncode == 0, run.stdout[-4000:]
@@ -165,36 +220,38 @@ def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     assert set(traffic.statuses) <= {200, 503}, traffic.summary()
     assert traffic.statuses[503] > 0, "the migration's stop was not seen: " + traffic.summary()
     assert {retry for _, status, retry in traffic.answers if status == 503} == {"10"}
-    markers = {lab.host(host).check_output(f"cat {SCHEMA_FILE}") for host in server_hosts(lab)}
-    assert len(markers) == 1, markers
-    assert "" not in markers
+    assert psql(lab, "SELECT version_num FROM alembic_version") == head
+    log = lab.host("stk-ml1").file("/var/lib/mlflow/migrations.log").content_string.splitlines()[-1]
+    assert f"revisions={behind['current']}->{head}" in log, log
 
 
 @debian_only
-def test_a_server_without_a_record_joins_without_stopping_the_others(lab):
-    """A new server (no recorded version) in a fleet already on this version:
-    it records it, and no server stops."""
-    marker = lab.host("stk-ml1").check_output(f"cat {SCHEMA_FILE}")
-    lab.host("stk-ml2").check_output(f"rm -f {SCHEMA_FILE}")
-    before = started(lab)
+def test_a_new_server_joins_without_stopping_the_others(lab):
+    """stk-ml2 as a new server (no container, no record) in a fleet already on
+    this version: it starts, and no other server stops or migrates."""
+    lab.host("stk-ml2").check_output(f"docker rm -f mlflow-server && rm -f {SCHEMA_FILE}")
+    before = started(lab)[0]
     run = lab.playbook("playbooks/mlflow_server.yml")
     assert run.returncode == 0, run.stdout[-4000:]
     assert "Migrate the schemas" not in run.stdout
-    assert started(lab) == before, "a server was restarted for a joining one"
-    assert lab.host("stk-ml2").check_output(f"cat {SCHEMA_FILE}") == marker
+    assert started(lab)[0] == before, "a server was restarted for a joining one"
+    assert lab.host("stk-ml2").check_output("docker inspect -f '{{.State.Running}}' mlflow-server") == "true"
 
 
 @debian_only
-def test_a_downgrade_is_refused_before_anything_changes(lab):
-    marker = lab.host("stk-ml2").check_output(f"cat {SCHEMA_FILE}")
-    lab.host("stk-ml2").check_output(f"echo 99.0.0 > {SCHEMA_FILE}")
+def test_a_version_that_does_not_know_the_schema_is_refused_before_anything_changes(lab):
+    """The database as a newer MLflow would leave it (a revision this version
+    does not know): refused, nothing changed, no server restarted."""
+    head = schema(lab)["store"]["head"]
+    psql(lab, "UPDATE alembic_version SET version_num = 'ffffffffffff'")
     before = started(lab)
     try:
         run = lab.playbook("playbooks/mlflow_server.yml")
     finally:
-        lab.host("stk-ml2").check_output(f"echo {q(marker)} > {SCHEMA_FILE}")
+        psql(lab, f"UPDATE alembic_version SET version_num = '{head}'")
     assert run.returncode != 0
-    assert "is older than the MLflow that migrated the database (stk-ml2 recorded 99.0.0)" in run.stdout
+    refusal = "does not know the schema revision of the store database (ffffffffffff)"
+    assert refusal in run.stdout, run.stdout[-3000:]
     assert set(re.findall(r"changed=(\d+)", run.stdout[run.stdout.rindex("PLAY RECAP") :])) == {"0"}
     assert started(lab) == before
 
@@ -205,8 +262,6 @@ def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
     its role) stops the play with the backup and the exact rollback command;
     that command restores the backup, reinstalls, and the stack verifies."""
     run_id = psql(lab, "SELECT run_uuid FROM runs WHERE status = 'FINISHED' ORDER BY start_time DESC LIMIT 1")
-    for host in server_hosts(lab):
-        lab.host(host).check_output(f"rm -f {SCHEMA_FILE}")
     break_it = "ALTER ROLE mlflow IN DATABASE mlflow SET search_path = nowhere"
     lab.host("stk-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -c {q(break_it)}")
     try:
@@ -339,6 +394,23 @@ def test_check_mode_shows_a_change_and_makes_none(lab):
         "grep -c ' down;' /etc/nginx/sites-available/mlflow.conf || true"
     )
     assert upstream == "0", "check mode left a server drained"
+
+
+@debian_only
+def test_check_mode_stops_a_fresh_host_at_once_after_the_input_checks(lab, tmp_path):
+    """stk-outsider, never set up, as a second proxy: check mode stops it at
+    its first play, after the stack checks and before any role, with its
+    name; it never gets half-way."""
+    extra = tmp_path / "outsider.yml"
+    extra.write_text("mlflow_proxy:\n  hosts:\n    stk-outsider:\n")
+    run = lab.playbook("site.yml", "--check", "--diff", "-i", str(extra))
+    assert run.returncode != 0
+    assert "and stk-outsider never was (no /var/lib/mlflow-stack/converged)" in run.stdout, run.stdout[-3000:]
+    blocks = run.stdout.split("\nTASK [")
+    tasks = [block.split("]")[0] for block in blocks if "[stk-outsider]" in block]
+    assert tasks[-1] == "mlflow_stack : Check mode needs a host set up once", tasks
+    recap = re.search(r"stk-outsider\s+: ok=\d+\s+changed=(\d+).*?failed=(\d+)", run.stdout)
+    assert recap.groups() == ("0", "1"), recap
 
 
 def test_restore_stops_and_restarts_servers_in_both_modes(lab):

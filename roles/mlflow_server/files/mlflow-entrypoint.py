@@ -6,13 +6,15 @@ $MLFLOW_ENV_FILE (one KEY=VALUE per line, the value verbatim to the end of
 the line: any printable password works the same way in both modes), so they
 never show in `docker inspect`, a unit file or a command line; then runs
 `mlflow ARGS...` (default: `mlflow server`). With `--health` it checks the
-server's /health endpoint instead (the image's HEALTHCHECK); with `migrate`
-it upgrades the database schemas in this process (see migrate()); with
+server's /health endpoint instead (the image's HEALTHCHECK); with `schema`
+it prints where the database schemas stand for this MLflow (see schema());
+with `migrate` it upgrades them in this process (see migrate()); with
 `gc ARGS` it runs `mlflow gc ARGS` on the backend store (see gc()).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import urllib.request
@@ -29,6 +31,50 @@ def read_env_file(path: str) -> dict[str, str]:
             name, value = line.split("=", 1)
             settings[name.strip()] = value
     return settings
+
+
+def _schema_state(config, url: str, version_table: str) -> dict[str, object]:
+    """The database's alembic revision, this MLflow's head, and whether this
+    MLflow knows the database's revision (False: a newer MLflow migrated it)."""
+    import sqlalchemy
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(config)
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(
+                connection, opts={"version_table": version_table}
+            ).get_current_revision()
+    finally:
+        engine.dispose()
+    try:
+        known = current is None or script.get_revision(current) is not None
+    except CommandError:
+        known = False
+    return {"current": current, "head": script.get_current_head(), "known": known}
+
+
+def schema() -> int:
+    """Prints one JSON line: for the backend store ("store") and, when the
+    auth app is on, its database ("auth"), the current revision, this
+    MLflow's head and whether this MLflow knows the current revision. The
+    role migrates when a current revision is not the head, and refuses a
+    version that does not know it. Reads only."""
+    from mlflow.store.db.utils import _get_alembic_config
+
+    store = os.environ["MLFLOW_BACKEND_STORE_URI"]
+    state = {"store": _schema_state(_get_alembic_config(store), store, "alembic_version")}
+    if os.environ.get("MLFLOW_AUTH_CONFIG_PATH"):
+        from mlflow.server.auth.config import read_auth_config
+        from mlflow.server.auth.db.utils import _get_alembic_config as auth_alembic_config
+
+        auth = read_auth_config().database_uri
+        state["auth"] = _schema_state(auth_alembic_config(auth), auth, "alembic_version_auth")
+    print(json.dumps(state))
+    return 0
 
 
 def migrate() -> int:
@@ -95,6 +141,8 @@ def main(args: list[str]) -> int:
             return 1
     if os.environ.get("MLFLOW_EXPOSE_PROMETHEUS"):
         os.makedirs(os.environ["MLFLOW_EXPOSE_PROMETHEUS"], exist_ok=True)
+    if args == ["schema"]:
+        return schema()
     if args == ["migrate"]:
         return migrate()
     if args[:1] == ["gc"]:
