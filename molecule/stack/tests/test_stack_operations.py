@@ -90,6 +90,9 @@ class Traffic:
             "info"
         ]["run_id"]
         self.answers: list[tuple[float, object, str | None]] = []
+        # Answers without the proxy's security headers (a location's own
+        # add_header would drop them).
+        self.without_nosniff = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -106,6 +109,7 @@ class Traffic:
             try:
                 response = self.post("/runs/log-metric", body)
                 self.answers.append((began, response.status_code, response.headers.get("Retry-After")))
+                self.without_nosniff += response.headers.get("X-Content-Type-Options") != "nosniff"
             except requests.RequestException as error:
                 self.answers.append((began, type(error).__name__, None))
             step += 1
@@ -162,18 +166,25 @@ command.downgrade(_get_alembic_config(os.environ["MLFLOW_BACKEND_STORE_URI"]), "
 """
 
 
-def schema(lab, version: str | None = None) -> dict:
-    """Where the databases stand for the version installed on stk-ml1 (its entry point)."""
-    entrypoint = ENTRYPOINT.format(version=version or lab.var("stk-ml1", "mlflow_stack_mlflow_version"))
+def running(lab) -> str:
+    """The MLflow version the servers run (the inventory's, between tests)."""
+    (version,) = versions(lab)
+    return version
+
+
+def schema(lab) -> dict:
+    """Where the databases stand for the version stk-ml1 runs (its entry point)."""
+    entrypoint = ENTRYPOINT.format(version=running(lab))
     python = f"{os.path.dirname(entrypoint)}/python"
     return json.loads(lab.host("stk-ml1").check_output(f"{python} {entrypoint} schema"))
 
 
 def versions(lab) -> set[str]:
-    """What each server answers on /version, asked from the proxy (the only host let in)."""
-    port = lab.var("stk-ml1", "mlflow_stack_mlflow_port")
+    """What each server answers on /version (port 5000, the stack's default),
+    asked from the proxy, the only host let in."""
+    ask = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
     return {
-        lab.host("stk-proxy").check_output(f"curl -sf http://{lab.ip(host)}:{port}/version")
+        lab.host("stk-proxy").check_output(f"python3 -c {q(ask)} http://{lab.ip(host)}:5000/version")
         for host in server_hosts(lab)
     }
 
@@ -183,7 +194,8 @@ def test_a_version_bump_that_keeps_the_schema_rolls_without_a_failed_request(lab
     """3.17.2 -> 3.17.1 -> 3.17.2: the same alembic head, so no server stops
     for a migration; each rolls (drained, restarted, health-gated, back in)
     while a client keeps logging, and every request is answered 200."""
-    inventory_version = lab.var("stk-ml1", "mlflow_stack_mlflow_version")
+    inventory_version = running(lab)
+    assert inventory_version != "3.17.1"
     for version in ("3.17.1", inventory_version):
         before = started(lab)
         with Traffic(lab) as traffic:
@@ -204,7 +216,7 @@ def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     stops all servers, migrates once. Meanwhile the proxy says 503 with Retry-After (clients wait and
     retry), never 502."""
     head = schema(lab)["store"]["head"]
-    entrypoint = ENTRYPOINT.format(version=lab.var("stk-ml1", "mlflow_stack_mlflow_version"))
+    entrypoint = ENTRYPOINT.format(version=running(lab))
     lab.host("stk-ml1").check_output(
         f"{os.path.dirname(entrypoint)}/python -c {q(UNDO_LAST_MIGRATION)} {entrypoint}"
     )
@@ -220,6 +232,7 @@ def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     assert set(traffic.statuses) <= {200, 503}, traffic.summary()
     assert traffic.statuses[503] > 0, "the migration's stop was not seen: " + traffic.summary()
     assert {retry for _, status, retry in traffic.answers if status == 503} == {"10"}
+    assert traffic.without_nosniff == 0
     assert psql(lab, "SELECT version_num FROM alembic_version") == head
     log = lab.host("stk-ml1").file("/var/lib/mlflow/migrations.log").content_string.splitlines()[-1]
     assert f"revisions={behind['current']}->{head}" in log, log
@@ -230,11 +243,12 @@ def test_a_new_server_joins_without_stopping_the_others(lab):
     """stk-ml2 as a new server (no container, no record) in a fleet already on
     this version: it starts, and no other server stops or migrates."""
     lab.host("stk-ml2").check_output(f"docker rm -f mlflow-server && rm -f {SCHEMA_FILE}")
-    before = started(lab)[0]
+    invocation = "systemctl show -p InvocationID --value mlflow-server"
+    before = lab.host("stk-ml1").check_output(invocation)
     run = lab.playbook("playbooks/mlflow_server.yml")
     assert run.returncode == 0, run.stdout[-4000:]
     assert "Migrate the schemas" not in run.stdout
-    assert started(lab)[0] == before, "a server was restarted for a joining one"
+    assert lab.host("stk-ml1").check_output(invocation) == before, "a server was restarted for a joining one"
     assert lab.host("stk-ml2").check_output("docker inspect -f '{{.State.Running}}' mlflow-server") == "true"
 
 
