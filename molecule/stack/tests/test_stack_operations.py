@@ -173,11 +173,16 @@ def running(lab) -> str:
     return version
 
 
+def entrypoint(lab) -> tuple[str, str]:
+    """The venv's Python and entry point of the version stk-ml1 runs."""
+    path = ENTRYPOINT.format(version=running(lab))
+    return f"{os.path.dirname(path)}/python", path
+
+
 def schema(lab) -> dict:
     """Where the databases stand for the version stk-ml1 runs (its entry point)."""
-    entrypoint = ENTRYPOINT.format(version=running(lab))
-    python = f"{os.path.dirname(entrypoint)}/python"
-    return json.loads(lab.host("stk-ml1").check_output(f"{python} {entrypoint} schema"))
+    python, path = entrypoint(lab)
+    return json.loads(lab.host("stk-ml1").check_output(f"{python} {path} schema"))
 
 
 def versions(lab) -> set[str]:
@@ -217,10 +222,8 @@ def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     stops all servers, migrates once. Meanwhile the proxy says 503 with Retry-After (clients wait and
     retry), never 502."""
     head = schema(lab)["store"]["head"]
-    entrypoint = ENTRYPOINT.format(version=running(lab))
-    lab.host("stk-ml1").check_output(
-        f"{os.path.dirname(entrypoint)}/python -c {q(UNDO_LAST_MIGRATION)} {entrypoint}"
-    )
+    python, path = entrypoint(lab)
+    lab.host("stk-ml1").check_output(f"{python} -c {q(UNDO_LAST_MIGRATION)} {path}")
     behind = schema(lab)["store"]
     assert behind["current"] != head, behind
     assert behind["known"], behind
