@@ -10,7 +10,9 @@ import json
 import os
 import shlex
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,12 +80,24 @@ class Lab:
         ).stdout
         return [line.strip() for line in out.splitlines()[1:] if line.strip()]
 
-    def playbook(self, playbook: str, *options: str, **extra_vars: object) -> subprocess.CompletedProcess:
-        """ansible-playbook on the scenario's inventory; options such as "--tags", "x"."""
+    def playbook(
+        self, playbook: str, *options: str, on_line: Callable[[str], None] | None = None, **extra_vars: object
+    ) -> subprocess.CompletedProcess:
+        """ansible-playbook on the scenario's inventory; options such as "--tags", "x".
+        on_line sees each line of its output as it comes (to act at a task)."""
         cmd = ["ansible-playbook", "-i", self.inventory, *options, str(PROJECT / playbook)]
         for key, value in extra_vars.items():
             cmd += ["-e", f"{key}={value}" if isinstance(value, str) else json.dumps({key: value})]
-        return subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False)
+        if on_line is None:
+            return subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False)
+        lines = []
+        with tempfile.TemporaryFile("w+") as stderr:
+            with subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=stderr, text=True) as process:
+                for line in process.stdout:
+                    lines.append(line)
+                    on_line(line)
+            stderr.seek(0)
+            return subprocess.CompletedProcess(cmd, process.returncode, "".join(lines), stderr.read())
 
 
 def scenario() -> Lab:
