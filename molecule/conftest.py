@@ -91,11 +91,14 @@ class Lab:
         if on_line is None:
             return subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False)
         lines = []
-        with tempfile.TemporaryFile("w+") as stderr:
-            with subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=stderr, text=True) as process:
-                for line in process.stdout:
-                    lines.append(line)
-                    on_line(line)
+        with (
+            tempfile.TemporaryFile("w+") as stderr,
+            subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
+        ):
+            for line in process.stdout:
+                lines.append(line)
+                on_line(line)
+            process.wait()
             stderr.seek(0)
             return subprocess.CompletedProcess(cmd, process.returncode, "".join(lines), stderr.read())
 
