@@ -238,6 +238,27 @@ def open_ports(lab: Lab, source: str, targets: list[str]) -> dict[str, list[int]
 ARTIFACTS = Path(os.environ.get("MLFLOW_TEST_ARTIFACTS", PROJECT / "test-artifacts"))
 
 
+def page_state(driver, screenshot: Path, error: str) -> str:
+    """What a browser shows and fetched, for a failure message; keeps a screenshot."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        driver.save_screenshot(str(screenshot))
+        fetched = driver.execute_script(
+            "return performance.getEntriesByType('resource')"
+            ".map(e => [e.name.split('?')[0].slice(-60), e.responseStatus, Math.round(e.duration)])"
+        )
+        body = driver.find_element("tag name", "body").text[:300]
+    except WebDriverException as broken:  # the browser itself is gone
+        return f"{error}; no page state ({str(broken.msg or broken).splitlines()[0]})"
+    failing = [entry for entry in fetched if not 200 <= (entry[1] or 0) < 400]
+    slowest = sorted(fetched, key=lambda entry: -entry[2])[:5]
+    return (
+        f"{error}; {len(fetched)} requests, not 2xx/3xx: {failing[:10]}, slowest (ms): {slowest}; "
+        f"screenshot {screenshot}; page: {body!r}"
+    )
+
+
 def see_run_in_the_ui(
     proxy_ip: str, name: str, user: str, password: str, experiment_id: str, run_id: str, label: str
 ) -> dict:
@@ -252,7 +273,7 @@ def see_run_in_the_ui(
     from urllib.parse import quote
 
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -272,24 +293,17 @@ def see_run_in_the_ui(
     options.accept_insecure_certs = True
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    phase, start = "log-in", time.monotonic()
     try:
-        driver.set_page_load_timeout(60)
+        driver.set_page_load_timeout(90)
         # The log-in: credentials answer the 401 once, then sit in the
         # browser's authentication cache for the whole site.
         driver.get(f"https://{quote(user, safe='')}:{quote(password, safe='')}@{name}/version")
         assert driver.find_element(By.TAG_NAME, "body").text.strip(), "the log-in page stayed empty"
-        start = time.monotonic()
+        phase, start = "runs page", time.monotonic()
         driver.get(f"https://{name}/#/experiments/{experiment_id}/runs")
-        try:
-            WebDriverWait(driver, 90).until(
-                lambda d: d.find_elements(By.CSS_SELECTOR, f'a[href*="{run_id}"]')
-            )
-        except TimeoutException:
-            driver.save_screenshot(str(ARTIFACTS / f"{label}-failed.png"))
-            raise AssertionError(
-                f"run {run_id} not on the runs page within 90 s (see {ARTIFACTS}/{label}-failed.png): "
-                + driver.find_element(By.TAG_NAME, "body").text[:500]
-            ) from None
+        phase = f"run {run_id} listed"
+        WebDriverWait(driver, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'a[href*="{run_id}"]'))
         timing = {
             "seconds_to_run_listed": round(time.monotonic() - start, 2),
             "requests": driver.execute_script("return performance.getEntriesByType('resource').length"),
@@ -299,5 +313,12 @@ def see_run_in_the_ui(
         (ARTIFACTS / f"{label}.json").write_text(json.dumps(timing, indent=2) + "\n")
         print(f"UI {label}: {timing}")
         return timing
+    except WebDriverException as error:
+        # Whatever the browser stopped on, say where, after how long, and what
+        # the page showed and fetched (a person's report, not a stack trace).
+        raise AssertionError(
+            f"{label}: {phase} failed after {time.monotonic() - start:.1f} s: "
+            + page_state(driver, ARTIFACTS / f"{label}-failed.png", str(error.msg or error).splitlines()[0])
+        ) from None
     finally:
         driver.quit()

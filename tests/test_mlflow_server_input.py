@@ -109,6 +109,14 @@ def test_external_database_uri_needs_no_password(validate_role):
         ({"mlflow_server_docker_network": "overlay"}, "mlflow_server_docker_network must be one of"),
         ({"mlflow_server_docker_cpus": -1}, "mlflow_server_docker_cpus=-1 must not be negative"),
         (
+            {"mlflow_server_gc_host": "other-host"},
+            "mlflow_server_gc_host=other-host is not a server of mlflow_server_fleet",
+        ),
+        (
+            {"mlflow_server_periodic_tasks_host": "other-host"},
+            "mlflow_server_periodic_tasks_host=other-host is not a server of mlflow_server_fleet",
+        ),
+        (
             {**AUTH, "mlflow_server_auth_admin_password": ""},
             "mlflow_server_auth_admin_password is missing or shorter than 12 characters",
         ),

@@ -101,6 +101,18 @@ def test_each_server_runs_its_configured_workers(lab, server):
     assert uvicorn_workers(lab.host(server)) == lab.var(server, "mlflow_server_workers") > 1
 
 
+def test_one_server_of_the_fleet_enqueues_mlflows_periodic_tasks(lab):
+    """MLflow's periodic tasks (online scoring scheduler, trace archival) run
+    in a consumer process that one server of the fleet starts (the first by
+    default); both still run job consumers."""
+    periodic = "mlflow.server.jobs._periodic_tasks_consumer"
+    jobs = "mlflow.server.jobs._huey_consumer"
+    servers = lab.group("mlflow_server")  # site.yml's fleet
+    consumers = {server: lab.host(server).check_output("ps -eww -o args") for server in servers}
+    assert [server for server, processes in consumers.items() if periodic in processes] == servers[:1]
+    assert all(jobs in processes for processes in consumers.values()), consumers
+
+
 @pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])
 def test_connections_the_proxy_keeps_alive_do_not_wait_for_delayed_acks(lab, server):
     """nginx reuses its connections to MLflow; each mode's server must answer a
