@@ -250,7 +250,7 @@ def page_state(driver, screenshot: Path, error: str) -> str:
         )
         body = driver.find_element("tag name", "body").text[:300]
     except WebDriverException as broken:  # the browser itself is gone
-        return f"{error}; no page state ({str(broken.msg or broken).splitlines()[0]})"
+        return f"{error}; no page state ({(broken.msg or type(broken).__name__).splitlines()[0]})"
     failing = [entry for entry in fetched if not 200 <= (entry[1] or 0) < 400]
     slowest = sorted(fetched, key=lambda entry: -entry[2])[:5]
     return (
@@ -316,9 +316,10 @@ def see_run_in_the_ui(
     except WebDriverException as error:
         # Whatever the browser stopped on, say where, after how long, and what
         # the page showed and fetched (a person's report, not a stack trace).
+        reason = (error.msg or type(error).__name__).splitlines()[0]
         raise AssertionError(
             f"{label}: {phase} failed after {time.monotonic() - start:.1f} s: "
-            + page_state(driver, ARTIFACTS / f"{label}-failed.png", str(error.msg or error).splitlines()[0])
+            + page_state(driver, ARTIFACTS / f"{label}-failed.png", reason)
         ) from None
     finally:
         driver.quit()
