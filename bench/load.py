@@ -1,5 +1,7 @@
 """Tracking load against one MLflow URL: CLIENTS threads, each on its own
-kept-alive connection, repeating what a training job sends, for SECONDS.
+kept-alive connection, repeating what a training job sends, for SECONDS
+(or until each client has sent RUNS runs: a fixed amount of work, whatever
+the machine's speed).
 
 Standard library only, so the same file runs on the controller and on any lab
 host (`python3 - ARGS < bench/load.py`), e.g. on the proxy host, the only one
@@ -99,7 +101,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3, help="seconds of load not counted")
+    parser.add_argument(
+        "--runs", type=int, help="each client stops after this many runs (fixed work, no time limit)"
+    )
     args = parser.parse_args()
+    if args.runs is not None:
+        args.warmup, args.seconds = 0.0, float("inf")
 
     auth = basic_auth(args)
     urls = args.url.split(",")
@@ -130,7 +137,9 @@ def main() -> None:
                 mine.append(ended - began)
             return result
 
-        while time.monotonic() < deadline:
+        done = 0
+        while time.monotonic() < deadline and (args.runs is None or done < args.runs):
+            done += 1
             began = time.monotonic()
             try:
                 iteration(client, experiment, timed)
@@ -153,7 +162,9 @@ def main() -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=args.warmup + args.seconds + 300)
+        thread.join(timeout=None if args.runs is not None else args.warmup + args.seconds + 300)
+    # The measured window: the fixed seconds, or how long the fixed work took.
+    seconds = args.seconds if args.runs is None else time.monotonic() - counting
     latencies.sort()
 
     def quantile(q: float) -> float:
@@ -163,9 +174,11 @@ def main() -> None:
         json.dumps(
             {
                 "clients": args.clients,
-                "seconds": args.seconds,
-                "runs_per_s": counts["runs"] / args.seconds,
-                "requests_per_s": len(latencies) / args.seconds,
+                "seconds": seconds,
+                "runs": counts["runs"],
+                "requests": len(latencies),
+                "runs_per_s": counts["runs"] / seconds,
+                "requests_per_s": len(latencies) / seconds,
                 "p50_ms": quantile(0.50) * 1000,
                 "p95_ms": quantile(0.95) * 1000,
                 "p99_ms": quantile(0.99) * 1000,

@@ -180,6 +180,10 @@ def test_version_bump_backs_up_and_migrates_once(lab, server, db, client, url, r
     assert count(server, "grep -c 'mlflow-entrypoint migrate' /tmp/ps-samples || true") > 0, (
         "the sampler did not run during the migration"
     )
+    # ps prints its header once a sample: both samplers sampled all along.
+    for host in (server, db):
+        samples = count(host, "grep -c '^COMMAND$' /tmp/ps-samples || true")
+        assert samples > 10, f"{samples} samples on {host.backend.get_hostname()}"
     for host in (server, db):
         for secret in ("pg_password", "s3_secret_key"):
             hits = count(host, f"grep -c -F -- {q(lab.secret(secret))} /tmp/ps-samples || true")

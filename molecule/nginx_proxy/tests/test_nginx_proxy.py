@@ -106,10 +106,30 @@ def test_tls_verified_for_every_name_modern_protocols_only(proxy, request_, user
     for version in ("1.2", "1.3"):
         pinned = [f"--tlsv{version}", f"--tls-max {version}"]
         assert request_("GET", "/version", user="alice", password=users["alice"], extra=pinned)[0] == "200"
-    # ... older ones are refused (the AEAD-only cipher list would refuse them
-    # too, so the protocol setting itself is read from nginx's effective config).
-    assert request_("GET", "/version", extra=["--tls-max 1.1"])[0] == "000"
+    # ... older ones are refused, to a client that speaks them: OpenSSL's
+    # security level 0 lets curl offer TLS 1.0/1.1 and their CBC ciphers,
+    # which it does by default refuse itself (the positive control below shows
+    # it). The AEAD-only cipher list would refuse them too, so the protocol
+    # setting itself is also read from nginx's effective config.
+    old_tls = ["--tls-max 1.1", "--ciphers DEFAULT:@SECLEVEL=0"]
+    assert request_("GET", "/version", extra=old_tls)[0] == "000"
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in proxy.check_output("nginx -T 2>/dev/null")
+
+
+def test_the_client_of_the_tls_test_does_speak_tls_1_1(client):
+    """Positive control: the same curl options against a server that allows
+    TLS 1.1 (openssl s_server on the client itself) do connect."""
+    client.check_output(
+        "cd /tmp && openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=old -days 1"
+        " -keyout old.key -out old.crt 2>/dev/null"
+        " && (timeout 20 openssl s_server -accept 4433 -tls1_1 -cipher DEFAULT:@SECLEVEL=0"
+        " -key old.key -cert old.crt -www > /dev/null 2>&1 &)"
+    )
+    answer = client.run(
+        "curl -sk -o /dev/null -w '%{http_code}' --retry 15 --retry-delay 1 --retry-connrefused"
+        " --tls-max 1.1 --ciphers DEFAULT:@SECLEVEL=0 https://127.0.0.1:4433/"
+    )
+    assert answer.stdout.startswith("200"), answer.stdout + answer.stderr
 
 
 def test_security_headers_and_no_version(request_, users):

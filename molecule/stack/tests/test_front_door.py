@@ -8,6 +8,7 @@ own hosts, and from the controller.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import time
@@ -63,6 +64,12 @@ print(json.dumps(counts))
 """
 
 
+def rejected(lab, host: str) -> int:
+    """Packets the host firewall's table has rejected so far (its counters)."""
+    table = lab.host(host).check_output("nft list table inet mlflow_vm")
+    return sum(int(n) for n in re.findall(r"counter packets (\d+) bytes \d+ reject", table))
+
+
 def reaches(lab, source: str, target: str, port: int) -> bool:
     """Whether `source` gets a TCP connection to `target`:`port`."""
     code = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 3)"
@@ -93,12 +100,20 @@ def test_an_outsider_reaches_only_the_proxy_web_ports(lab):
     ],
 )
 def test_who_reaches_whom(lab, source, target, port, expected):
+    """A refused connection must be the host firewall's doing (its reject
+    counters move), not a port nobody listens on."""
+    before = rejected(lab, target)
     assert reaches(lab, source, target, port) is expected
+    if not expected:
+        assert rejected(lab, target) > before, "refused, but not by the host firewall"
 
 
 @pytest.mark.parametrize("port", SEAWEEDFS_INTERNAL)
 def test_seaweedfs_internal_ports_are_closed_even_to_mlflow_hosts(lab, port):
+    """They listen on loopback too; the firewall refuses them first."""
+    before = rejected(lab, "stk-s3")
     assert not reaches(lab, "stk-ml1", "stk-s3", port)
+    assert rejected(lab, "stk-s3") > before, "refused, but not by the host firewall"
 
 
 def test_mlflow_in_docker_mode_runs_on_the_configured_network(lab):
@@ -206,6 +221,62 @@ def latencies(lab, seconds: float) -> list[float]:
 
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
+
+
+# Runs on stk-outsider: COUNT requests without credentials (as a browser
+# sends the web manifest), then one wrong password (the marker).
+NO_CREDENTIALS_THEN_ONE_WRONG = r"""
+import base64, http.client, ssl, sys
+host, count, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+wrong = {"Authorization": "Basic " + base64.b64encode(b"alice:not-her-password").decode()}
+statuses = []
+for headers in [{}] * count + [wrong]:
+    conn = http.client.HTTPSConnection(host, 443, context=ctx, timeout=10)
+    conn.request("GET", "/static-files/manifest.json", headers={"Host": name, **headers})
+    statuses.append(conn.getresponse().status)
+    conn.close()
+print(" ".join(map(str, statuses)))
+"""
+
+
+def failed_logins(proxy) -> int:
+    status = proxy.check_output("fail2ban-client status mlflow-proxy")
+    return int(status.split("Total failed:")[1].split()[0])
+
+
+def test_requests_without_credentials_never_count_toward_a_ban(lab):
+    """A browser fetches some resources without credentials (the web manifest)
+    and every client's first request meets the challenge: 401s that are no
+    failed login. More of them than the ban's threshold, then one wrong
+    password: fail2ban counts exactly the one (read up to it: no waiting on
+    the clock), and the address still gets in."""
+    proxy = lab.host("stk-proxy")
+    outsider = lab.ip("stk-outsider")
+    proxy.run(f"fail2ban-client set mlflow-proxy unbanip {outsider}")
+    count = lab.var("stk-proxy", "nginx_proxy_ban_max_failures") + 5
+    before = failed_logins(proxy)
+    statuses = lab.host("stk-outsider").check_output(
+        f"python3 -c {q(NO_CREDENTIALS_THEN_ONE_WRONG)} {lab.ip('stk-proxy')} {count} {NAME}"
+    )
+    assert statuses.split() == ["401"] * (count + 1)
+    # The filter on exactly these lines: one match.
+    lines = proxy.check_output(
+        f"grep -F {q(outsider + ' - ')} /var/log/nginx/mlflow.access.log"
+        f" | grep -F manifest.json | tail -n {count + 1}"
+        " > /tmp/no-credentials.log"
+        " && fail2ban-regex /tmp/no-credentials.log /etc/fail2ban/filter.d/mlflow-proxy.conf"
+    )
+    assert f"Lines: {count + 1} lines, 0 ignored, 1 matched" in lines, lines
+    # The running jail: it has read up to the marker, and counted only it.
+    for _ in range(300):
+        counted = failed_logins(proxy)
+        if counted > before:
+            break
+        time.sleep(0.2)
+    assert counted - before == 1, f"{counted - before} failed logins counted for one wrong password"
+    assert outsider not in proxy.check_output("fail2ban-client status mlflow-proxy")
+    assert reaches(lab, "stk-outsider", "stk-proxy", 443)
 
 
 def test_a_flood_of_wrong_passwords_is_banned_and_others_keep_working(lab):

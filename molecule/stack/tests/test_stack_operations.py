@@ -111,7 +111,7 @@ class Traffic:
                 self.answers.append((began, response.status_code, response.headers.get("Retry-After")))
                 # MLflow sets it too: requests joins both ("nosniff, nosniff").
                 self.without_nosniff += "nosniff" not in response.headers.get("X-Content-Type-Options", "")
-            except requests.RequestException as error:
+            except Exception as error:
                 self.answers.append((began, type(error).__name__, None))
             step += 1
             if self.answers[-1][1] != 200:
@@ -319,12 +319,17 @@ def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
     assert command.group(1) == lab.inventory
     backups = command.group(2)
     assert lab.host("stk-db").file(backups.split(",")[0]).is_file
+    # Every server of the fleet stopped, in both modes.
     assert lab.host("stk-ml1").run("systemctl is-active mlflow-server").stdout.strip() != "active"
+    ml2 = lab.host("stk-ml2").run("docker inspect -f '{{.State.Running}}' mlflow-server")
+    assert ml2.stdout.strip() != "true", "stk-ml2's container still runs"
+    # A change made after the backup: only a restore undoes it.
+    psql(lab, f"UPDATE runs SET status = 'KILLED' WHERE run_uuid = '{run_id}'")
 
     rollback = lab.playbook("playbooks/rollback.yml", mlflow_rollback_backups=backups)
     assert rollback.returncode == 0, rollback.stdout[-4000:] + rollback.stderr[-2000:]
     assert "mlflow_verify : " in rollback.stdout
-    assert psql(lab, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'") == "FINISHED"
+    assert psql(lab, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'") == "FINISHED", "not restored"
 
 
 def collect_garbage(lab, gc_host: str, other: str) -> None:
