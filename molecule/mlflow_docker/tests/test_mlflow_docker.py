@@ -148,7 +148,13 @@ def test_killed_container_restarts_without_data_loss(server, client, url, run):
 
 
 def test_engine_restart_brings_mlflow_back(server, client, url, run):
+    """live-restore is off here: the engine's restart stops the container,
+    and the restart policy starts it again (a new start, a new process)."""
+    before = inspect(server)["State"]
     server.check_output("systemctl restart docker")
     wait_container_healthy(server)
+    after = inspect(server)["State"]
+    assert after["StartedAt"] != before["StartedAt"], "the container did not go down with the engine"
+    assert after["Pid"] != before["Pid"]
     wait_healthy(client, url)
     assert python(client, url, READ_RUN, run["run_id"])["artifact"] == "hello from the client"

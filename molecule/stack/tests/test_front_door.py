@@ -254,7 +254,7 @@ def test_requests_without_credentials_never_count_toward_a_ban(lab):
     proxy = lab.host("stk-proxy")
     outsider = lab.ip("stk-outsider")
     proxy.run(f"fail2ban-client set mlflow-proxy unbanip {outsider}")
-    count = lab.var("stk-proxy", "nginx_proxy_ban_max_failures") + 5
+    count = int(proxy.check_output("fail2ban-client get mlflow-proxy maxretry")) + 5
     before = failed_logins(proxy)
     statuses = lab.host("stk-outsider").check_output(
         f"python3 -c {q(NO_CREDENTIALS_THEN_ONE_WRONG)} {lab.ip('stk-proxy')} {count} {NAME}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import collections
 import json
 import re
@@ -130,12 +131,47 @@ def test_connections_the_proxy_keeps_alive_do_not_wait_for_delayed_acks(lab, ser
     assert kept_alive_ms(lab.host("stk-proxy"), lab.ip(server), 5000, NAME) < 20
 
 
+def db_password(lab) -> str:
+    """The scenario's database password, as molecule.yml writes it."""
+    return " p@ss:w/rd%25#q\"x\\y'z$HOME!" + lab.secret("pg_password") + " "
+
+
+# Logs in to PostgreSQL with the password on stdin (base64: any character),
+# from an MLflow host, with its venv's psycopg.
+LOGIN = """
+import base64, sys, psycopg
+password = base64.b64decode(sys.stdin.read()).decode()
+psycopg.connect(host=sys.argv[1], dbname="mlflow", user="mlflow", password=password).close()
+"""
+
+
+def test_postgresql_takes_the_password_exactly_as_given(lab):
+    """Not trimmed nor unescaped on the way (a change made the same way on
+    the server's and the database's side would pass every other test): the
+    password as written in the inventory logs in, the same without its outer
+    spaces does not."""
+    password = db_password(lab)
+    # The venv of the version stk-ml1 runs (recorded as VERSION+schema).
+    version = lab.host("stk-ml1").check_output("cat /var/lib/mlflow/schema-version").split("+")[0]
+    python = f"/opt/mlflow/venvs/{version}/bin/python"
+
+    def login(candidate: str):
+        encoded = base64.b64encode(candidate.encode()).decode()
+        return lab.host("stk-ml1").run(f"echo {encoded} | {python} -c {q(LOGIN)} {lab.ip('stk-db')}")
+
+    exact = login(password)
+    assert exact.rc == 0, exact.stderr
+    trimmed = login(password.strip())
+    assert trimmed.rc != 0
+    assert "password authentication failed" in trimmed.stderr, trimmed.stderr
+
+
 @pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])
 def test_a_password_with_any_printable_character_reaches_mlflow_intact(lab, server):
     """The scenario's database password has $, quotes, backslash, #, %, :, / and
     spaces at both ends; both modes read it verbatim (the verification above
     went through both servers, so PostgreSQL accepted it from each)."""
-    password = " p@ss:w/rd%25#q\"x\\y'z$HOME!" + lab.secret("pg_password") + " "
+    password = db_password(lab)
     host = lab.host(server)
     lines = host.check_output("cat /etc/mlflow/mlflow.env").split("\n")
     assert f"PGPASSWORD={password}" in [line.rstrip("\r") for line in lines]

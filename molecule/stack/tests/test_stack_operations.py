@@ -147,12 +147,27 @@ class Traffic:
         return f"sent {len(self.answers)}, statuses {dict(self.statuses)}, non-200 window {window:.1f} s"
 
 
+ACCESS_LOG = "/var/log/nginx/mlflow.access.log"
+
+
+def access_log_lines(lab) -> int:
+    return int(lab.host("stk-proxy").check_output(f"wc -l < {ACCESS_LOG}"))
+
+
+def retried_since(lab, line: int) -> list[str]:
+    """Access log lines after `line` that nginx sent to more than one server
+    (upstream=A:5000, B:5000): the first one refused or failed."""
+    tail = lab.host("stk-proxy").check_output(f"tail -n +{line + 1} {ACCESS_LOG}")
+    return [entry for entry in tail.splitlines() if re.search(r"upstream=\S+, ", entry)]
+
+
 @debian_only
 def test_a_config_change_rolls_over_the_servers_without_a_failed_request(lab):
     """Each server in turn: out of the proxy, restarted, healthy, back in;
     a client logging all along sees every request answered 200. (The next
     test's run puts the setting back, rolling again.)"""
     before = started(lab)
+    logged = access_log_lines(lab)
     with Traffic(lab) as traffic:
         change = lab.playbook("playbooks/mlflow_server.yml", mlflow_server_workers=3)
     assert change.returncode == 0, change.stdout[-4000:]
@@ -160,6 +175,10 @@ def test_a_config_change_rolls_over_the_servers_without_a_failed_request(lab):
     print("rolling restarts (1 roll x 2 servers):", traffic.summary())
     assert len(traffic.answers) > 50, traffic.summary()
     assert traffic.failed() == [], traffic.summary()
+    # nginx would hide a server that is restarting but not drained: it
+    # retries a refused request on the other one. A drained server is never
+    # tried, so no request of the roll was retried.
+    assert retried_since(lab, logged) == [], "requests sent to a server that was not drained"
 
 
 ENTRYPOINT = "/opt/mlflow/venvs/{version}/bin/mlflow-entrypoint"
