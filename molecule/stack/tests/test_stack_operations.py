@@ -28,6 +28,23 @@ def changed(result) -> list[int]:
     return counts
 
 
+def only_on(distro: str):
+    return pytest.mark.skipif(
+        os.environ.get("MOLECULE_DISTRO", "debian12") != distro,
+        reason=f"a drill run on {distro} only: the drills are shared out between the distributions",
+    )
+
+
+# Each drill runs on one distribution (the suite's time). The docker-mode
+# server (stk-ml2) is on the bridge network on Debian and on the host's
+# network on Ubuntu: the drills that recreate or enter its container run on
+# Ubuntu, so both networks have drills; the version and migration drills
+# (both modes each) run on Debian. The wiring checks (each playbook or tag
+# alone) run on Ubuntu: on Debian the stack stage is the newcomer's lab.
+on_debian = only_on("debian12")
+on_ubuntu = only_on("ubuntu2404")
+
+
 @pytest.mark.parametrize(
     "playbook",
     [
@@ -39,6 +56,7 @@ def changed(result) -> list[int]:
         "playbooks/mlflow_verify.yml",
     ],
 )
+@on_ubuntu
 def test_each_playbook_alone_changes_nothing(lab, playbook):
     """Alone, a playbook gets the same settings as site.yml (no value falls
     back to a default because another play did not run)."""
@@ -46,6 +64,7 @@ def test_each_playbook_alone_changes_nothing(lab, playbook):
 
 
 @pytest.mark.parametrize("tag", ["mlflow_server", "nginx_proxy"])
+@on_ubuntu
 def test_site_with_one_role_tag_changes_nothing(lab, tag):
     """Tags skip plays' tasks, never the settings: the role gets what a full run gives it."""
     assert set(changed(lab.playbook("site.yml", "--tags", tag))) == {0}
@@ -68,11 +87,6 @@ def server_hosts(lab) -> list[str]:
 
 
 SCHEMA_FILE = "/var/lib/mlflow/schema-version"
-
-# What does not depend on the distribution runs once (the suite's time).
-debian_only = pytest.mark.skipif(
-    os.environ.get("MOLECULE_DISTRO", "debian12") != "debian12", reason="the same on every distribution"
-)
 
 
 class Traffic:
@@ -161,7 +175,7 @@ def retried_since(lab, line: int) -> list[str]:
     return [entry for entry in tail.splitlines() if re.search(r"upstream=\S+, ", entry)]
 
 
-@debian_only
+@on_debian
 def test_a_config_change_rolls_over_the_servers_without_a_failed_request(lab):
     """Each server in turn: out of the proxy, restarted, healthy, back in;
     a client logging all along sees every request answered 200. (The next
@@ -222,7 +236,7 @@ def versions(lab) -> set[str]:
     }
 
 
-@debian_only
+@on_debian
 def test_a_version_bump_that_keeps_the_schema_rolls_without_a_failed_request(lab):
     """3.17.2 -> 3.17.1 -> 3.17.2: the same alembic head, so no server stops
     for a migration; each rolls (drained, restarted, health-gated, back in)
@@ -243,7 +257,7 @@ def test_a_version_bump_that_keeps_the_schema_rolls_without_a_failed_request(lab
         assert traffic.failed() == [], traffic.summary()
 
 
-@debian_only
+@on_debian
 def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     """The store's last migration undone for real: the next run backs up,
     stops all servers, migrates once. Meanwhile the proxy says 503 with Retry-After (clients wait and
@@ -284,7 +298,7 @@ def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     assert f"revisions={behind['current']}->{head}" in log, log
 
 
-@debian_only
+@on_ubuntu
 def test_a_new_server_joins_without_stopping_the_others(lab):
     """stk-ml2 as a new server (no container, no record) in a fleet already on
     this version: it starts, and no other server stops or migrates."""
@@ -298,7 +312,7 @@ def test_a_new_server_joins_without_stopping_the_others(lab):
     assert lab.host("stk-ml2").check_output("docker inspect -f '{{.State.Running}}' mlflow-server") == "true"
 
 
-@debian_only
+@on_debian
 def test_a_version_that_does_not_know_the_schema_is_refused_before_anything_changes(lab):
     """The database as a newer MLflow would leave it (a revision this version
     does not know): refused, nothing changed, no server restarted."""
@@ -316,7 +330,7 @@ def test_a_version_that_does_not_know_the_schema_is_refused_before_anything_chan
     assert started(lab) == before
 
 
-@debian_only
+@on_debian
 def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
     """A migration that fails (here: the database hides MLflow's tables from
     its role) stops the play with the backup and the exact rollback command;
@@ -388,13 +402,13 @@ def collect_garbage(lab, gc_host: str, other: str) -> None:
     }
 
 
-@debian_only
+@on_debian
 def test_gc_removes_runs_deleted_long_ago_with_their_artifacts(lab):
     """On the fleet's first server, stk-ml1: systemd mode, the venv."""
     collect_garbage(lab, "stk-ml1", "stk-ml2")
 
 
-@debian_only
+@on_ubuntu
 def test_gc_in_docker_mode_runs_in_the_container(lab):
     """With stk-ml2 as the gc host, the timer moves there and runs gc in the
     running container."""
@@ -409,7 +423,7 @@ def test_gc_in_docker_mode_runs_in_the_container(lab):
         assert back.returncode == 0, back.stdout[-4000:]
 
 
-@debian_only
+@on_debian
 def test_old_versions_beyond_those_kept_are_pruned(lab):
     """Older venvs on stk-ml1 and older images on stk-ml2: a run keeps the
     running version and the mlflow_server_keep_versions newest others (here:
@@ -444,13 +458,13 @@ def test_old_versions_beyond_those_kept_are_pruned(lab):
         ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest mlflow-vm/mlflow:3.1.0-newer")
 
 
-@debian_only
+@on_debian
 def test_check_mode_on_the_converged_stack_changes_nothing(lab):
     run = lab.playbook("site.yml", "--check", "--diff")
     assert set(changed(run)) == {0}  # and exit code 0: nothing failed
 
 
-@debian_only
+@on_debian
 def test_check_mode_shows_a_change_and_makes_none(lab):
     env_sum = lab.host("stk-ml1").check_output("sha256sum /etc/mlflow/mlflow.env")
     before = started(lab)
@@ -464,7 +478,7 @@ def test_check_mode_shows_a_change_and_makes_none(lab):
     assert upstream == "0", "check mode left a server drained"
 
 
-@debian_only
+@on_debian
 def test_check_mode_stops_a_fresh_host_at_once_after_the_input_checks(lab, tmp_path):
     """stk-outsider, never set up, as a second proxy: check mode stops it at
     its first play, after the stack checks and before any role, with its
