@@ -29,13 +29,24 @@ class Lab:
     inventory: str
     ephemeral: Path
 
+    @staticmethod
+    def container(name: str) -> str:
+        """The container of inventory host `name` (its ansible_host: shared/create.yml)."""
+        return name + os.environ.get("MLFLOW_LAB_SUFFIX", "")
+
     def host(self, name: str):
-        return testinfra.get_host(f"ansible://{name}", ansible_inventory=self.inventory)
+        return testinfra.get_host(f"docker://{self.container(name)}")
 
     def ip(self, name: str) -> str:
         """The instance's address on the scenario network (not on a nested engine's bridge)."""
         out = subprocess.run(
-            ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
+            [
+                "docker",
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                self.container(name),
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -119,6 +130,26 @@ def lab() -> Lab:
 
 def q(value: str) -> str:
     return shlex.quote(value)
+
+
+def only_on(distro: str):
+    """A test run on one distribution only: the suite's time is shared out."""
+    return pytest.mark.skipif(
+        os.environ.get("MOLECULE_DISTRO", "debian12") != distro,
+        reason=f"run on {distro} only: the stack's drills are shared out between the distributions",
+    )
+
+
+ACCESS_LOG = "/var/log/nginx/mlflow.access.log"
+
+
+def access_log(proxy, since: int = 0) -> list[str]:
+    """The proxy's access log lines after the first `since` ones."""
+    return proxy.check_output(f"tail -n +{since + 1} {ACCESS_LOG}").splitlines()
+
+
+def access_log_length(proxy) -> int:
+    return int(proxy.check_output(f"wc -l < {ACCESS_LOG}"))
 
 
 # Runs on a client container with the MLflow client: logs one run.
@@ -268,9 +299,11 @@ def see_run_in_the_ui(
     dialog fills: the browser then sends the credentials with every request
     of the page), opens https://NAME/#/experiments/ID/runs and waits until the
     run's link is on the page. Keeps a screenshot and the page's timing in
-    ARTIFACTS/LABEL.{png,json}; returns the timing.
+    ARTIFACTS/LABEL@DISTRO.{png,json}; returns the timing.
     """
     from urllib.parse import quote
+
+    label = f"{label}@{os.environ.get('MOLECULE_DISTRO', 'debian12')}"
 
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException

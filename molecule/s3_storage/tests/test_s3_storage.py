@@ -146,9 +146,9 @@ def test_data_survives_service_restart(s3, store, store_ip):
     assert result.get("result") == "kept", result
 
 
-def test_data_survives_host_restart(s3, store, store_ip):
+def test_data_survives_host_restart(lab, s3, store, store_ip):
     assert s3("put", "durable/host.txt", body="kept too")["ok"]
-    subprocess.run(["docker", "restart", "s3-store"], check=True, capture_output=True)
+    subprocess.run(["docker", "restart", lab.container("s3-store")], check=True, capture_output=True)
     wait_ready(s3)
     assert store.service("seaweedfs").is_enabled
     assert s3("get", "durable/host.txt")["result"] == "kept too"

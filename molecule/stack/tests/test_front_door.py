@@ -290,7 +290,7 @@ def test_a_flood_of_wrong_passwords_is_banned_and_others_keep_working(lab):
         [
             "docker",
             "exec",
-            "stk-outsider",
+            lab.container("stk-outsider"),
             "timeout",
             "60",
             "python3",

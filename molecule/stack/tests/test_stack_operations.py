@@ -14,7 +14,7 @@ import time
 
 import pytest
 import requests
-from conftest import q
+from conftest import access_log, access_log_length, only_on, q, uvicorn_workers
 from test_stack import bucket_keys
 
 BACKUP_DIR = "/var/backups/postgresql"
@@ -28,19 +28,13 @@ def changed(result) -> list[int]:
     return counts
 
 
-def only_on(distro: str):
-    return pytest.mark.skipif(
-        os.environ.get("MOLECULE_DISTRO", "debian12") != distro,
-        reason=f"a drill run on {distro} only: the drills are shared out between the distributions",
-    )
-
-
 # Each drill runs on one distribution (the suite's time). The docker-mode
 # server (stk-ml2) is on the bridge network on Debian and on the host's
 # network on Ubuntu: the drills that recreate or enter its container run on
 # Ubuntu, so both networks have drills; the version and migration drills
 # (both modes each) run on Debian. The wiring checks (each playbook or tag
-# alone) run on Ubuntu: on Debian the stack stage is the newcomer's lab.
+# alone) and the auth app's switch on and off (test_proxy.py) run on Ubuntu:
+# on Debian the stack stage is the newcomer's lab.
 on_debian = only_on("debian12")
 on_ubuntu = only_on("ubuntu2404")
 
@@ -161,38 +155,10 @@ class Traffic:
         return f"sent {len(self.answers)}, statuses {dict(self.statuses)}, non-200 window {window:.1f} s"
 
 
-ACCESS_LOG = "/var/log/nginx/mlflow.access.log"
-
-
-def access_log_lines(lab) -> int:
-    return int(lab.host("stk-proxy").check_output(f"wc -l < {ACCESS_LOG}"))
-
-
 def retried_since(lab, line: int) -> list[str]:
     """Access log lines after `line` that nginx sent to more than one server
     (upstream=A:5000, B:5000): the first one refused or failed."""
-    tail = lab.host("stk-proxy").check_output(f"tail -n +{line + 1} {ACCESS_LOG}")
-    return [entry for entry in tail.splitlines() if re.search(r"upstream=\S+, ", entry)]
-
-
-@on_debian
-def test_a_config_change_rolls_over_the_servers_without_a_failed_request(lab):
-    """Each server in turn: out of the proxy, restarted, healthy, back in;
-    a client logging all along sees every request answered 200. (The next
-    test's run puts the setting back, rolling again.)"""
-    before = started(lab)
-    logged = access_log_lines(lab)
-    with Traffic(lab) as traffic:
-        change = lab.playbook("playbooks/mlflow_server.yml", mlflow_server_workers=3)
-    assert change.returncode == 0, change.stdout[-4000:]
-    assert all(a != b for a, b in zip(started(lab), before, strict=True)), "a server was not restarted"
-    print("rolling restarts (1 roll x 2 servers):", traffic.summary())
-    assert len(traffic.answers) > 50, traffic.summary()
-    assert traffic.failed() == [], traffic.summary()
-    # nginx would hide a server that is restarting but not drained: it
-    # retries a refused request on the other one. A drained server is never
-    # tried, so no request of the roll was retried.
-    assert retried_since(lab, logged) == [], "requests sent to a server that was not drained"
+    return [entry for entry in access_log(lab.host("stk-proxy"), line) if re.search(r"upstream=\S+, ", entry)]
 
 
 ENTRYPOINT = "/opt/mlflow/venvs/{version}/bin/mlflow-entrypoint"
@@ -237,24 +203,36 @@ def versions(lab) -> set[str]:
 
 
 @on_debian
-def test_a_version_bump_that_keeps_the_schema_rolls_without_a_failed_request(lab):
-    """3.17.2 -> 3.17.1 -> 3.17.2: the same alembic head, so no server stops
-    for a migration; each rolls (drained, restarted, health-gated, back in)
-    while a client keeps logging, and every request is answered 200."""
-    inventory_version = running(lab)
-    assert inventory_version != "3.17.1"
-    for version in ("3.17.1", inventory_version):
+def test_a_version_bump_and_a_config_change_roll_over_the_servers_without_a_failed_request(lab):
+    """3.17.2 -> 3.17.1 with 3 workers, then back to the inventory's version
+    and workers: the same alembic head, so no server stops for a migration.
+    Each roll takes each server in turn out of the proxy, restarts it, waits
+    for its health and puts it back, while a client keeps logging: every
+    request is answered 200, and none was retried on the other server (nginx
+    would hide a server restarting but not drained: it retries a refused
+    request; a drained server is never tried)."""
+    inventory = (running(lab), lab.var("stk-ml1", "mlflow_server_workers"))
+    assert inventory[0] != "3.17.1", inventory
+    assert inventory[1] != 3, inventory
+    for version, workers in (("3.17.1", 3), inventory):
         before = started(lab)
+        logged = access_log_length(lab.host("stk-proxy"))
         with Traffic(lab) as traffic:
-            run = lab.playbook("playbooks/mlflow_server.yml", mlflow_stack_mlflow_version=version)
+            run = lab.playbook(
+                "playbooks/mlflow_server.yml",
+                mlflow_stack_mlflow_version=version,
+                mlflow_server_workers=workers,
+            )
         assert run.returncode == 0, run.stdout[-4000:]
-        print(f"version bump to {version}:", traffic.summary())
+        print(f"roll to {version} with {workers} workers:", traffic.summary())
         assert "Migrate the schemas" not in run.stdout
         assert "TASK [postgresql : Dump the databases now" not in run.stdout
         assert all(a != b for a, b in zip(started(lab), before, strict=True)), "a server was not restarted"
         assert versions(lab) == {version}
+        assert {uvicorn_workers(lab.host(h)) for h in server_hosts(lab)} == {workers}
         assert len(traffic.answers) > 50, traffic.summary()
         assert traffic.failed() == [], traffic.summary()
+        assert retried_since(lab, logged) == [], "requests sent to a server that was not drained"
 
 
 @on_debian
