@@ -204,11 +204,14 @@ def test_requests_spread_over_both_servers_and_survive_one_stopping(lab, proxy, 
     start = access_log_length(proxy)
     for _ in range(20):
         assert request_("GET", "/version", user="alice", password=alice)[0] == "200"
-    used = {
-        m.group(1).rsplit(":", 1)[0]
+    # This test's own requests: alice's GETs of /version.
+    ours = [
+        m
         for line in access_log(proxy, start)
-        if (m := re.search(r"upstream=(\S+)", line))
-    }
+        if (m := re.search(r' - alice \[[^]]*\] "GET /version .* upstream=(\S+)', line))
+    ]
+    assert len(ours) == 20, ours
+    used = {m.group(1).rsplit(":", 1)[0] for m in ours}
     assert used == servers, used
 
     stopped = lab.host("stk-ml1")
