@@ -371,11 +371,14 @@ def test_auth_app_mode_rerun_changes_nothing(lab, auth_app):
 
 @on_ubuntu
 def test_switching_back_to_htpasswd_never_answers_without_credentials(lab, client, proxy_ip, request_, alice):
-    """playbooks/mlflow_server.yml alone switches back: its first play makes
-    the proxies check credentials before MLflow's auth app goes off; before
-    that order, the servers answered anyone until the proxy play ran."""
+    """The same parts switch back (the database's rules for the auth app's
+    database go too): playbooks/mlflow_server.yml's first play makes the
+    proxies check credentials before MLflow's auth app goes off; before that
+    order, the servers answered anyone until the proxy play ran. Whether
+    anything was left behind, test_stack_operations.py's each-playbook-alone
+    runs show (changed=0) on the same lab."""
     with anonymous_requests(client, proxy_ip) as codes:
-        back = lab.playbook("playbooks/mlflow_server.yml")
+        back = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS)
     assert back.returncode == 0, back.stdout[-4000:] + back.stderr[-2000:]
     assert len(codes) > 20, codes
     assert "200" not in codes, codes
