@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from conftest import access_log, access_log_length, only_on, q, scenario, see_run_in_the_ui
+from conftest import access_log, access_log_length, only_on, q, scenario, see_run_in_the_ui, wait_healthy
 
 LAB = scenario()
 NAME = LAB.var("stk-proxy", "mlflow_stack_public_name")
@@ -189,16 +189,6 @@ def test_one_gib_upload_passes_through(client, proxy_ip, request_, alice):
     assert sizes["1g.bin"] == 1 << 30
 
 
-def wait_until_healthy(lab, server: str) -> None:
-    """Until `server` answers /health to the proxy (the only host let in)."""
-    ask = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)"
-    for _ in range(60):
-        if lab.host("stk-proxy").run(f"python3 -c {q(ask)} http://{lab.ip(server)}:5000/health").rc == 0:
-            return
-        time.sleep(2)
-    raise AssertionError(f"{server} not healthy again after 120 s")
-
-
 def test_requests_spread_over_both_servers_and_survive_one_stopping(lab, proxy, request_, alice):
     servers = {lab.ip(n) for n in lab.group("mlflow_server")}
     start = access_log_length(proxy)
@@ -221,7 +211,7 @@ def test_requests_spread_over_both_servers_and_survive_one_stopping(lab, proxy, 
             assert request_("GET", SEARCH, user="alice", password=alice)[0] == "200"
     finally:
         stopped.check_output("systemctl start mlflow-server")
-        wait_until_healthy(lab, "stk-ml1")
+        wait_healthy(lab.host("stk-proxy"), f"http://{lab.ip('stk-ml1')}:5000")
 
 
 def test_upstream_servers_use_the_configured_fail_timeout(lab, proxy):

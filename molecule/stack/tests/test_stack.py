@@ -6,9 +6,19 @@ import base64
 import collections
 import json
 import re
+import time
 
 import pytest
-from conftest import kept_alive_ms, q, scenario, see_run_in_the_ui, uvicorn_workers
+from conftest import (
+    PROJECT,
+    kept_alive_ms,
+    only_on,
+    q,
+    scenario,
+    see_run_in_the_ui,
+    uvicorn_workers,
+    wait_healthy,
+)
 
 NAME = scenario().var("stk-proxy", "mlflow_stack_public_name")
 
@@ -77,6 +87,51 @@ def test_one_server_per_install_mode(lab):
     ml2 = lab.host("stk-ml2")
     assert not ml2.file("/etc/systemd/system/mlflow-server.service").exists
     assert ml2.check_output("docker inspect -f '{{.State.Health.Status}}' mlflow-server") == "healthy"
+
+
+def main_pid(host) -> str:
+    return host.check_output("systemctl show -p MainPID --value mlflow-server")
+
+
+def test_the_systemd_service_runs_as_its_user_and_keeps_secrets_out_of_systemd(lab):
+    ml1 = lab.host("stk-ml1")
+    assert ml1.service("mlflow-server").is_enabled
+    assert ml1.check_output(f"ps -o user= -p {main_pid(ml1)}") == "mlflow"
+    assert lab.secret("pg_password") not in ml1.check_output("systemctl show mlflow-server")
+
+
+@only_on("debian12")
+def test_the_systemd_unit_is_as_hardened_as_the_readme_says(lab):
+    readme = (PROJECT / "roles/mlflow_server/README.md").read_text()
+    claimed = float(re.search(r"`systemd-analyze security`: ([0-9.]+)", readme).group(1))
+    out = lab.host("stk-ml1").check_output("systemd-analyze security mlflow-server")
+    score = float(re.search(r"Overall exposure level for mlflow-server.service: ([0-9.]+)", out).group(1))
+    assert score <= claimed, out.splitlines()[-1]
+
+
+# Runs on the proxy (the only host let in): the run's status, as a server
+# reads it from the database. URL RUN_ID HOST_HEADER.
+RUN_STATUS = r"""
+import json, sys, urllib.request
+request = urllib.request.Request(f"{sys.argv[1]}/api/2.0/mlflow/runs/get?run_id={sys.argv[2]}",
+                                 headers={"Host": sys.argv[3]})
+print(json.load(urllib.request.urlopen(request, timeout=30))["run"]["info"]["status"])
+"""
+
+
+@only_on("ubuntu2404")
+def test_a_killed_systemd_server_is_restarted_and_serves_the_runs(lab, report):
+    ml1, proxy = lab.host("stk-ml1"), lab.host("stk-proxy")
+    url = f"http://{lab.ip('stk-ml1')}:5000"
+    before = main_pid(ml1)
+    ml1.check_output("systemctl kill -s KILL mlflow-server")
+    deadline = time.time() + 60
+    while main_pid(ml1) in ("0", before) and time.time() < deadline:
+        time.sleep(1)
+    assert main_pid(ml1) not in ("0", before), "systemd did not restart MLflow"
+    wait_healthy(proxy, url)
+    status = proxy.check_output(f"python3 -c {q(RUN_STATUS)} {url} {report['run_id']} {NAME}")
+    assert status == "FINISHED"
 
 
 def test_the_proxy_spread_the_verification_over_both_servers(lab):

@@ -460,10 +460,11 @@ def test_check_mode_shows_a_change_and_makes_none(lab):
 def test_check_mode_stops_a_fresh_host_at_once_after_the_input_checks(lab, tmp_path):
     """stk-outsider, never set up, as a second proxy: check mode stops it at
     its first play, after the stack checks and before any role, with its
-    name; it never gets half-way."""
+    name; it never gets half-way. (--limit: the hosts set up are
+    test_check_mode_on_the_converged_stack_changes_nothing's.)"""
     extra = tmp_path / "outsider.yml"
     extra.write_text("mlflow_proxy:\n  hosts:\n    stk-outsider:\n")
-    run = lab.playbook("site.yml", "--check", "--diff", "-i", str(extra))
+    run = lab.playbook("site.yml", "--check", "--diff", "-i", str(extra), "--limit", "stk-outsider")
     assert run.returncode != 0
     assert "and stk-outsider never was (no /var/lib/mlflow-stack/converged)" in run.stdout, run.stdout[-3000:]
     blocks = run.stdout.split("\nTASK [")

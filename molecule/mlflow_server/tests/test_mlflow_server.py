@@ -1,4 +1,6 @@
-"""Behaviour of the mlflow_server role in docker mode (scenario molecule/mlflow_docker)."""
+"""The mlflow_server role over a server's life (scenario molecule/mlflow_server):
+MLflow 3.16.1 from the package index as a systemd service (prepare.yml), then
+upgraded and switched to docker mode in one converge."""
 
 from __future__ import annotations
 
@@ -6,26 +8,35 @@ import json
 import time
 
 import pytest
-from conftest import LOG_RUN, READ_RUN, curl, q, scenario, wait_healthy
+from conftest import LOG_RUN, READ_RUN, curl, kept_alive_ms, q, scenario, uvicorn_workers, wait_healthy
 from conftest import mlflow_python as python
 
-PORT = int(scenario().var("mld-server", "mlflow_stack_mlflow_port"))
+LAB = scenario()
+PORT = int(LAB.var("mls-server", "mlflow_stack_mlflow_port"))
+PUBLIC = LAB.var("mls-server", "mlflow_stack_public_name")
 CONTAINER = "mlflow-server"
+BACKUPS = "/var/backups/postgresql/mlflow"
+MIGRATIONS = "/var/lib/mlflow/migrations.log"
 
 
 @pytest.fixture(scope="module")
 def server(lab):
-    return lab.host("mld-server")
+    return lab.host("mls-server")
 
 
 @pytest.fixture(scope="module")
 def client(lab):
-    return lab.host("mld-client")
+    return lab.host("mls-client")
+
+
+@pytest.fixture(scope="module")
+def db(lab):
+    return lab.host("mls-db")
 
 
 @pytest.fixture(scope="module")
 def url(lab):
-    return f"http://{lab.ip('mld-server')}:{PORT}"
+    return f"http://{lab.ip('mls-server')}:{PORT}"
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +60,12 @@ def wait_container_healthy(server, timeout=240):
 
 
 def psql(lab, sql):
-    return lab.host("mld-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(sql)}")
+    return lab.host("mls-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(sql)}")
 
 
 def test_engine_settings_from_variables(lab, server):
     setting = {
-        name: lab.var("mld-server", f"docker_engine_{name}")
+        name: lab.var("mls-server", f"docker_engine_{name}")
         for name in ("log_max_size", "log_max_file", "live_restore", "daemon_options")
     }
     info = json.loads(server.check_output("docker info --format '{{json .}}'"))
@@ -107,22 +118,24 @@ def test_secrets_stay_out_of_inspect_and_command_lines(lab, server):
 
 def test_published_only_on_the_host_address(lab, server, client, url):
     ports = inspect(server)["HostConfig"]["PortBindings"]
-    assert ports == {"5000/tcp": [{"HostIp": lab.ip("mld-server"), "HostPort": str(PORT)}]}
+    assert ports == {"5000/tcp": [{"HostIp": lab.ip("mls-server"), "HostPort": str(PORT)}]}
     assert curl(client, f"{url}/health") == "200"
 
 
-def test_run_lands_in_postgresql_and_the_bucket(lab, client, url, run):
-    assert run["artifact_uri"].startswith("mlflow-artifacts:/")
+def test_a_run_lands_in_postgresql_and_the_bucket(lab, client, url, run):
+    assert run["artifact_uri"].startswith("mlflow-artifacts:/"), "artifacts must be proxied by the server"
     back = python(client, url, READ_RUN, run["run_id"])
+    assert back["status"] == "FINISHED"
     assert back["params"] == {"alpha": "0.5", "model": "ridge"}
+    assert back["metrics"]["loss"] == pytest.approx(0.2)
     assert back["loss_history"] == 5
     assert back["artifact"] == "hello from the client"
     assert psql(lab, f"SELECT status FROM runs WHERE run_uuid = '{run['run_id']}'") == "FINISHED"
     key = f"lab-artifacts/{run['experiment_id']}/{run['run_id']}/artifacts/notes/hello.txt"
-    assert lab.s3("mld-s3").get_object(Bucket="mlflow", Key=key)["Body"].read() == b"hello from the client"
+    assert lab.s3("mls-s3").get_object(Bucket="mlflow", Key=key)["Body"].read() == b"hello from the client"
 
 
-def test_switch_from_systemd_keeps_earlier_runs(server, client, url):
+def test_the_switch_from_systemd_keeps_earlier_runs(server, client, url):
     """prepare.yml ran MLflow as a systemd service and logged a run; converge switched to docker."""
     before = json.loads(client.file("/var/tmp/systemd-run.json").content_string)
     back = python(client, url, READ_RUN, before["run_id"], "notes/systemd.txt")
@@ -130,6 +143,76 @@ def test_switch_from_systemd_keeps_earlier_runs(server, client, url):
     assert back["artifact"] == "logged under systemd"
     assert not server.file("/etc/systemd/system/mlflow-server.service").exists
     assert server.run("systemctl is-active mlflow-server").stdout.strip() != "active"
+
+
+def count(host, command):
+    return int(host.check_output(command) or 0)
+
+
+def test_the_upgrade_backed_up_and_migrated_once_with_no_secret_on_a_command_line(
+    lab, server, db, client, url
+):
+    """3.16.1 -> 3.17.2 in converge (the idempotence run after it changed
+    nothing): one backup, one migration, each named in the migration log; the
+    samplers prepare.yml started saw every command line on the server and the
+    database host meanwhile, and no secret among them."""
+    for host in (server, db):
+        host.check_output("touch /tmp/ps-stop; sleep 1")
+    assert count(server, "grep -c 'mlflow-entrypoint migrate' /tmp/ps-samples || true") > 0, (
+        "the sampler did not run during the migration"
+    )
+    # ps prints its header once a sample: both samplers sampled all along.
+    for host in (server, db):
+        samples = count(host, "grep -c '^COMMAND$' /tmp/ps-samples || true")
+        assert samples > 10, f"{samples} samples on {host.backend.get_hostname()}"
+    for host in (server, db):
+        for secret in ("pg_password", "s3_secret_key"):
+            hits = count(host, f"grep -c -F -- {q(lab.secret(secret))} /tmp/ps-samples || true")
+            assert hits == 0, f"{secret} on a command line on {host.backend.get_hostname()}"
+    # The first install's migration (an empty database), then the upgrade's.
+    log = server.file(MIGRATIONS).content_string.splitlines()
+    assert len(log) == 2, log
+    assert " none -> 3.16.1" in log[0], log
+    assert " 3.16.1 -> 3.17.2" in log[1], log
+    backup = log[1].split(" backup=")[1]
+    assert db.file(backup).is_file, backup
+    assert count(db, f"ls -1 {BACKUPS} | wc -l") == 2, "one backup per migration, none without one"
+    assert server.file("/var/lib/mlflow/schema-version").content_string.strip() == "3.17.2"
+    assert client.check_output(f"curl -sf {q(url + '/version')}") == "3.17.2"
+
+
+@pytest.mark.parametrize(
+    ("host", "status"), [(PUBLIC, "200"), (f"{PUBLIC}:443", "200"), ("evil.example.com", "403")]
+)
+def test_host_header_check_allows_the_public_name(client, url, host, status):
+    api = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert curl(client, api, "-H", q(f"Host: {host}")) == status
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"), [(f"https://{PUBLIC}", "200"), ("https://evil.example.com", "403")]
+)
+def test_cors_allows_the_public_origin(client, url, origin, status):
+    name = f"cors-{int(time.time() * 1000)}"
+    api = f"{url}/api/2.0/mlflow/experiments/create"
+    options = ["-X", "POST", "-H", q("Content-Type: application/json"), "-H", q(f"Origin: {origin}")]
+    assert curl(client, api, *options, "-d", q(json.dumps({"name": name}))) == status
+
+
+def test_configured_number_of_workers(lab, server):
+    assert uvicorn_workers(server) == lab.var("mls-server", "mlflow_server_workers") > 1
+
+
+def test_kept_alive_connections_do_not_wait_for_delayed_acks(lab, client):
+    """The proxy keeps its connections to MLflow open (nginx_proxy_upstream_keepalive):
+    the role's TCP_NODELAY module must hold with asyncio's loop (this scenario's
+    package list has no uvloop), or each reused request stalls >= 40 ms."""
+    assert kept_alive_ms(client, lab.ip("mls-server"), PORT, PUBLIC) < 20
+
+
+def test_prometheus_metrics(client, url):
+    body = client.check_output(f"curl -sf {q(url + '/metrics')}")
+    assert "mlflow_http_request" in body or "flask_http_request" in body
 
 
 def test_killed_container_restarts_without_data_loss(server, client, url, run):
