@@ -39,6 +39,11 @@ ROUTES = [
 ]
 
 
+# Drills that need one distribution only are shared out between the two;
+# the auth app is switched on and off on Ubuntu (below).
+on_ubuntu = only_on("ubuntu2404")
+
+
 @pytest.fixture(scope="module")
 def proxy(lab):
     return lab.host("stk-proxy")
@@ -228,6 +233,7 @@ def test_the_ban_counts_the_access_log_with_the_configured_threshold(lab, proxy)
     assert "/var/log/nginx/mlflow.access.log" in logpath
 
 
+@on_ubuntu
 def test_removed_user_is_locked_out(lab, request_, alice):
     """bob added, then the inventory's users again: bob is refused, the others are not."""
     bob = secrets.token_urlsafe(16)
@@ -294,8 +300,7 @@ def auth_app(lab, client, proxy_ip):
 
 
 # Switched on and off on Ubuntu, where the docker-mode server shares its
-# host's network (the drills are shared out between the distributions).
-on_ubuntu = only_on("ubuntu2404")
+# host's network.
 
 
 @on_ubuntu

@@ -474,6 +474,7 @@ def test_check_mode_stops_a_fresh_host_at_once_after_the_input_checks(lab, tmp_p
     assert recap.groups() == ("0", "1"), recap
 
 
+@on_ubuntu
 def test_restore_stops_and_restarts_servers_in_both_modes(lab):
     run_id = psql(lab, "SELECT run_uuid FROM runs WHERE status = 'FINISHED' ORDER BY start_time DESC LIMIT 1")
     backup = lab.playbook("playbooks/postgresql-backup.yml")
@@ -495,6 +496,7 @@ def test_restore_stops_and_restarts_servers_in_both_modes(lab):
     assert health in ("healthy", "starting")
 
 
+@on_ubuntu
 def test_restore_of_a_missing_dump_stops_nothing(lab):
     before = started(lab)
     restore = lab.playbook(
