@@ -13,8 +13,23 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def ansible_env(tmp_path_factory):
+    """The environment of the tests' ansible-playbook runs: plain output, and
+    the controller's facts gathered once for the whole session (a fact cache
+    in a folder of its own; gathering=smart in ansible.cfg reads it), not in
+    each run (1.1 s of a 1.9 s check)."""
+    return {
+        **os.environ,
+        "ANSIBLE_FORCE_COLOR": "0",
+        "NO_COLOR": "1",
+        "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path_factory.mktemp("facts")),
+    }
+
+
 @pytest.fixture
-def validate_role(tmp_path):
+def validate_role(tmp_path, ansible_env):
     """Run a role's input checks with the given variables; returns the result."""
 
     def run(role: str, variables: dict, whole_role: bool = False) -> subprocess.CompletedProcess:
@@ -36,7 +51,7 @@ def validate_role(tmp_path):
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1"},
+            env=ansible_env,
         )
 
     return run

@@ -4,7 +4,6 @@ and the roles read no other role's variables."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 
@@ -54,8 +53,13 @@ def test_role_defaults_and_vars_read_no_other_role(role):
         assert not foreign, f"{path}: reads {foreign}"
 
 
-def run(tmp_path, playbook: str, *extra: str) -> tuple[int, str]:
+@pytest.fixture
+def run(tmp_path, ansible_env):
     """A playbook in check mode against the controller, as every group's only host."""
+    return lambda playbook, *extra: run_in(tmp_path, ansible_env, playbook, *extra)
+
+
+def run_in(tmp_path, env: dict, playbook: str, *extra: str) -> tuple[int, str]:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(
         yaml.safe_dump(
@@ -79,7 +83,7 @@ def run(tmp_path, playbook: str, *extra: str) -> tuple[int, str]:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1"},
+        env=env,
     )
     return result.returncode, " ".join((result.stdout + result.stderr).split())
 
@@ -104,8 +108,8 @@ def extra_vars(values: dict[str, str]) -> list[str]:
         ("playbooks/s3_storage.yml", "s3_storage_secret_key=other-secret-0123", "mlflow_stack_s3_secret_key"),
     ],
 )
-def test_a_wired_role_variable_is_refused_before_anything_changes(tmp_path, playbook, variable, setting):
-    rc, out = run(tmp_path, playbook, *extra_vars(SECRETS), "-e", variable)
+def test_a_wired_role_variable_is_refused_before_anything_changes(run, playbook, variable, setting):
+    rc, out = run(playbook, *extra_vars(SECRETS), "-e", variable)
     name = variable.split("=")[0]
     assert rc != 0, out
     assert f"{name} is set by playbooks/vars/wiring.yml from {setting}" in out, out
@@ -126,29 +130,27 @@ def test_a_wired_role_variable_is_refused_before_anything_changes(tmp_path, play
         ),
     ],
 )
-def test_a_missing_stack_secret_is_named(tmp_path, missing, message):
+def test_a_missing_stack_secret_is_named(run, missing, message):
     present = {name: value for name, value in SECRETS.items() if name != missing}
-    rc, out = run(tmp_path, "playbooks/postgresql.yml", *extra_vars(present))
+    rc, out = run("playbooks/postgresql.yml", *extra_vars(present))
     assert rc != 0, out
     assert message in out, out
     assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s", out), out
 
 
-def test_auth_mode_mlflow_needs_the_admin_password(tmp_path):
-    rc, out = run(
-        tmp_path, "playbooks/postgresql.yml", *extra_vars(SECRETS), "-e", "mlflow_stack_auth_mode=mlflow"
-    )
+def test_auth_mode_mlflow_needs_the_admin_password(run):
+    rc, out = run("playbooks/postgresql.yml", *extra_vars(SECRETS), "-e", "mlflow_stack_auth_mode=mlflow")
     assert rc != 0, out
     assert "mlflow_stack_auth_admin_password is not set" in out, out
 
 
 @pytest.mark.parametrize("password", ["two\nlines-password", "nul\x00in-the-middle", "carriage\rreturn-here"])
-def test_a_password_that_cannot_work_is_refused_first(tmp_path, password):
+def test_a_password_that_cannot_work_is_refused_first(run, tmp_path, password):
     """A line break or NUL would be cut in MLflow's environment file (in the
     first play, before the database password changes anywhere)."""
     secrets = tmp_path / "secrets.json"
     secrets.write_text(json.dumps({**SECRETS, "mlflow_stack_db_password": password}))
-    rc, out = run(tmp_path, "site.yml", "-e", f"@{secrets}")
+    rc, out = run("site.yml", "-e", f"@{secrets}")
     assert rc != 0, out
     assert "mlflow_stack_db_password: a line break or NUL cannot be a password here" in out, out
     assert "PLAY [Host firewalls" in out, out
