@@ -436,19 +436,47 @@ def test_old_versions_beyond_those_kept_are_pruned(lab):
         ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest mlflow-vm/mlflow:3.1.0-newer")
 
 
-@on_debian
-def test_check_mode_on_the_converged_stack_changes_nothing(lab):
-    run = lab.playbook("site.yml", "--check", "--diff")
-    assert set(changed(run)) == {0}  # and exit code 0: nothing failed
+def changed_tasks(result) -> set[tuple[str, str]]:
+    """(task, host) of every task that reported a change."""
+    return {
+        (block.split("]")[0], host)
+        for block in result.stdout.split("\nTASK [")[1:]
+        for host in re.findall(r"^changed: \[([^\]]+)\]", block, re.M)
+    }
 
 
 @on_debian
-def test_check_mode_shows_a_change_and_makes_none(lab):
-    env_sum = lab.host("stk-ml1").check_output("sha256sum /etc/mlflow/mlflow.env")
-    before = started(lab)
-    run = lab.playbook("playbooks/mlflow_server.yml", "--check", "--diff", mlflow_server_workers=3)
+def test_check_mode_on_the_converged_stack_shows_the_change_asked_for_and_makes_none(lab):
+    """site.yml --check --diff with one setting changed (the workers): only
+    the tasks that setting reaches report a change (each server's environment,
+    its drain, restart and undrain), every other task of the converged stack
+    none; and nothing changes on a host: no file written, no server
+    restarted, none left drained."""
+    workers = lab.var("stk-ml1", "mlflow_server_workers")
+    assert workers != 3, workers
+
+    def env_files() -> dict[str, str]:
+        return {h: lab.host(h).check_output("sha256sum /etc/mlflow/mlflow.env") for h in server_hosts(lab)}
+
+    before_files, before = env_files(), started(lab)
+    run = lab.playbook("site.yml", "--check", "--diff", mlflow_server_workers=3)
     assert sum(changed(run)) > 0, "check mode did not see the change"
-    assert lab.host("stk-ml1").check_output("sha256sum /etc/mlflow/mlflow.env") == env_sum
+    env = "mlflow_server : Write the server environment (secrets; shared by every install mode)"
+    drain = "nginx_proxy : Mark the server down in the upstream, or up again"
+    expected = {
+        (env, "stk-ml1"),
+        ("mlflow_server : Restart the service", "stk-ml1"),
+        (env, "stk-ml2"),
+        ("mlflow_server : Run the MLflow container", "stk-ml2"),
+        *(
+            (task, f"{server} -> stk-proxy")
+            for server in ("stk-ml1", "stk-ml2")
+            for task in (drain, "nginx_proxy : Reload nginx")
+        ),
+    }
+    seen = {(task.split(" (drained")[0], host) for task, host in changed_tasks(run)}
+    assert seen == expected, seen ^ expected
+    assert env_files() == before_files, "check mode wrote a file"
     assert started(lab) == before, "check mode restarted a server"
     upstream = lab.host("stk-proxy").check_output(
         "grep -c ' down;' /etc/nginx/sites-available/mlflow.conf || true"
