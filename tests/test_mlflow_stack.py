@@ -55,37 +55,38 @@ def test_role_defaults_and_vars_read_no_other_role(role):
 
 @pytest.fixture
 def run(tmp_path, ansible_env):
-    """A playbook in check mode against the controller, as every group's only host."""
-    return lambda playbook, *extra: run_in(tmp_path, ansible_env, playbook, *extra)
+    """A playbook in check mode against the controller, as every group's only
+    host: (exit code, output on one line)."""
 
-
-def run_in(tmp_path, env: dict, playbook: str, *extra: str) -> tuple[int, str]:
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(
-        yaml.safe_dump(
-            {
-                "all": {
-                    "vars": {
-                        "ansible_connection": "local",
-                        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-                    },
-                    "children": {
-                        g: {"hosts": {"localhost": None}}
-                        for g in ("mlflow_db", "mlflow_artifacts", "mlflow_server", "mlflow_proxy")
-                    },
+    def check(playbook: str, *extra: str) -> tuple[int, str]:
+        inventory = tmp_path / "hosts.yml"
+        inventory.write_text(
+            yaml.safe_dump(
+                {
+                    "all": {
+                        "vars": {
+                            "ansible_connection": "local",
+                            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                        },
+                        "children": {
+                            g: {"hosts": {"localhost": None}}
+                            for g in ("mlflow_db", "mlflow_artifacts", "mlflow_server", "mlflow_proxy")
+                        },
+                    }
                 }
-            }
+            )
         )
-    )
-    result = subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), "--check", playbook, *extra],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    return result.returncode, " ".join((result.stdout + result.stderr).split())
+        result = subprocess.run(
+            ["ansible-playbook", "-i", str(inventory), "--check", playbook, *extra],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=ansible_env,
+        )
+        return result.returncode, " ".join((result.stdout + result.stderr).split())
+
+    return check
 
 
 SECRETS = {

@@ -488,8 +488,8 @@ def test_check_mode_on_the_converged_stack_shows_the_change_asked_for_and_makes_
 def test_check_mode_stops_a_fresh_host_at_once_after_the_input_checks(lab, tmp_path):
     """stk-outsider, never set up, as a second proxy: check mode stops it at
     its first play, after the stack checks and before any role, with its
-    name; it never gets half-way. (--limit: the hosts set up are
-    test_check_mode_on_the_converged_stack_changes_nothing's.)"""
+    name; it never gets half-way. (--limit: the hosts set up have their
+    check-mode run in the test above.)"""
     extra = tmp_path / "outsider.yml"
     extra.write_text("mlflow_proxy:\n  hosts:\n    stk-outsider:\n")
     run = lab.playbook("site.yml", "--check", "--diff", "-i", str(extra), "--limit", "stk-outsider")
