@@ -12,6 +12,7 @@ GOOD = {
     "firewall_allow_extra": [
         {"name": "exporter", "port": "9100-9101", "proto": "tcp", "sources": ["10.0.9.9"]}
     ],
+    "firewall_container_interfaces": ["docker0", "br-*", "cni-podman0"],
 }
 
 
@@ -39,6 +40,15 @@ def test_good_input_passes(accepts):
         ({"firewall_allow": [{"port": 80}]}, "missing required arguments: name"),
         ({"firewall_ssh_sources": ["bastion"]}, "firewall_ssh_sources must be IP addresses"),
         ({"firewall_ssh_port": 0}, "firewall_ssh_port=0 is not a port"),
+        # A quote would end the nft string the name goes into.
+        (
+            {"firewall_container_interfaces": ['docker0" accept #']},
+            "firewall_container_interfaces must be interface names",
+        ),
+        (
+            {"firewall_container_interfaces": ["br-*-x"]},
+            "firewall_container_interfaces must be interface names",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
 )

@@ -129,6 +129,31 @@ def test_mlflow_in_docker_mode_runs_on_the_configured_network(lab):
     assert ("docker-proxy" not in listeners) == (network == "host")
 
 
+def test_an_outsider_routing_to_the_container_network_gets_no_answer(lab):
+    """stk-outsider routes Docker's bridge subnet through stk-ml2, as any host
+    on the segment can, and connects to the container's own address: the
+    host firewall refuses it (its reject counter moves; a route that went
+    nowhere would time out instead), while stk-ml2 itself reaches the same
+    address and port (the server answers there). On the host network there
+    is no container address to route to."""
+    if lab.var("stk-ml2", "mlflow_server_docker_network") != "bridge":
+        pytest.skip("stk-ml2's container shares its host's network here")
+    ml2, outsider = lab.host("stk-ml2"), lab.host("stk-outsider")
+    address = ml2.check_output("docker inspect -f '{{.NetworkSettings.IPAddress}}' mlflow-server")
+    subnet = ml2.check_output("docker network inspect bridge -f '{{(index .IPAM.Config 0).Subnet}}'")
+    connect = "import socket, sys; socket.create_connection((sys.argv[1], 5000), 5); print('connected')"
+    assert ml2.check_output(f"python3 -c {q(connect)} {address}") == "connected"
+    before = rejected(lab, "stk-ml2")
+    outsider.check_output(f"ip route replace {subnet} via {lab.ip('stk-ml2')}")
+    try:
+        attempt = outsider.run(f"python3 -c {q(connect)} {address}")
+    finally:
+        outsider.check_output(f"ip route del {subnet}")
+    assert attempt.rc != 0, "the outsider reached the container: " + attempt.stdout
+    assert "ConnectionRefusedError" in attempt.stderr, attempt.stderr
+    assert rejected(lab, "stk-ml2") > before, "refused, but not by the host firewall"
+
+
 def test_anonymous_s3_requests_are_refused(lab):
     code = (
         "import sys, urllib.request, urllib.error\n"
