@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -138,6 +139,16 @@ def only_on(distro: str):
         os.environ.get("MOLECULE_DISTRO", "debian12") != distro,
         reason=f"run on {distro} only: the stack's drills are shared out between the distributions",
     )
+
+
+def changed_tasks(result) -> set[tuple[str, str]]:
+    """(task, host) of every task of an ansible-playbook run that reported a
+    change; a drain task's "(drained ...)" suffix is left out."""
+    return {
+        (block.split("]")[0].split(" (drained")[0], host)
+        for block in result.stdout.split("\nTASK [")[1:]
+        for host in re.findall(r"^changed: \[([^\]]+)\]", block, re.M)
+    }
 
 
 ACCESS_LOG = "/var/log/nginx/mlflow.access.log"

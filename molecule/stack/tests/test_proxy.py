@@ -13,7 +13,16 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from conftest import access_log, access_log_length, only_on, q, scenario, see_run_in_the_ui, wait_healthy
+from conftest import (
+    access_log,
+    access_log_length,
+    changed_tasks,
+    only_on,
+    q,
+    scenario,
+    see_run_in_the_ui,
+    wait_healthy,
+)
 
 LAB = scenario()
 NAME = LAB.var("stk-proxy", "mlflow_stack_public_name")
@@ -235,7 +244,10 @@ def test_the_ban_counts_the_access_log_with_the_configured_threshold(lab, proxy)
 
 @on_ubuntu
 def test_removed_user_is_locked_out(lab, request_, alice):
-    """bob added, then the inventory's users again: bob is refused, the others are not."""
+    """bob added, then the inventory's users again: bob is refused, the others
+    are not. The second run is playbooks/nginx_proxy.yml alone with the
+    inventory: it changes the users file and nothing else (alone, it gets
+    what site.yml gives the proxy)."""
     bob = secrets.token_urlsafe(16)
     users = [
         {"name": "admin", "password": lab.secret("admin_password"), "generated": True},
@@ -248,6 +260,7 @@ def test_removed_user_is_locked_out(lab, request_, alice):
     assert request_("GET", "/version", user="bob", password=bob)[0] == "200"
     removed = lab.playbook("playbooks/nginx_proxy.yml")
     assert removed.returncode == 0, removed.stdout[-3000:]
+    assert changed_tasks(removed) == {("nginx_proxy : Write the users file", "stk-proxy")}
     assert request_("GET", "/version", user="bob", password=bob)[0] == "401"
     assert request_("GET", "/version", user="alice", password=alice)[0] == "200"
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 import requests
-from conftest import access_log, access_log_length, only_on, q, uvicorn_workers
+from conftest import access_log, access_log_length, changed_tasks, only_on, q, uvicorn_workers
 from test_stack import bucket_keys
 
 BACKUP_DIR = "/var/backups/postgresql"
@@ -45,15 +45,16 @@ on_ubuntu = only_on("ubuntu2404")
         "playbooks/firewall.yml",
         "playbooks/postgresql.yml",
         "playbooks/s3_storage.yml",
-        "playbooks/mlflow_server.yml",
-        "playbooks/nginx_proxy.yml",
         "playbooks/mlflow_verify.yml",
     ],
 )
 @on_ubuntu
 def test_each_playbook_alone_changes_nothing(lab, playbook):
     """Alone, a playbook gets the same settings as site.yml (no value falls
-    back to a default because another play did not run)."""
+    back to a default because another play did not run). The runs of
+    playbooks/mlflow_server.yml and playbooks/nginx_proxy.yml alone are
+    checked the same way, by the exact changes of the tests that run them
+    (a new server joining; a removed user)."""
     assert set(changed(lab.playbook(playbook))) == {0}
 
 
@@ -203,39 +204,6 @@ def versions(lab) -> set[str]:
 
 
 @on_debian
-def test_a_version_bump_and_a_config_change_roll_over_the_servers_without_a_failed_request(lab):
-    """3.17.2 -> 3.17.1 with 3 workers, then back to the inventory's version
-    and workers: the same alembic head, so no server stops for a migration.
-    Each roll takes each server in turn out of the proxy, restarts it, waits
-    for its health and puts it back, while a client keeps logging: every
-    request is answered 200, and none was retried on the other server (nginx
-    would hide a server restarting but not drained: it retries a refused
-    request; a drained server is never tried)."""
-    inventory = (running(lab), lab.var("stk-ml1", "mlflow_server_workers"))
-    assert inventory[0] != "3.17.1", inventory
-    assert inventory[1] != 3, inventory
-    for version, workers in (("3.17.1", 3), inventory):
-        before = started(lab)
-        logged = access_log_length(lab.host("stk-proxy"))
-        with Traffic(lab) as traffic:
-            run = lab.playbook(
-                "playbooks/mlflow_server.yml",
-                mlflow_stack_mlflow_version=version,
-                mlflow_server_workers=workers,
-            )
-        assert run.returncode == 0, run.stdout[-4000:]
-        print(f"roll to {version} with {workers} workers:", traffic.summary())
-        assert "Migrate the schemas" not in run.stdout
-        assert "TASK [postgresql : Dump the databases now" not in run.stdout
-        assert all(a != b for a, b in zip(started(lab), before, strict=True)), "a server was not restarted"
-        assert versions(lab) == {version}
-        assert {uvicorn_workers(lab.host(h)) for h in server_hosts(lab)} == {workers}
-        assert len(traffic.answers) > 50, traffic.summary()
-        assert traffic.failed() == [], traffic.summary()
-        assert retried_since(lab, logged) == [], "requests sent to a server that was not drained"
-
-
-@on_debian
 def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     """The store's last migration undone for real: the next run backs up,
     stops all servers, migrates once. Meanwhile the proxy says 503 with Retry-After (clients wait and
@@ -279,7 +247,10 @@ def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
 @on_ubuntu
 def test_a_new_server_joins_without_stopping_the_others(lab):
     """stk-ml2 as a new server (no container, no record) in a fleet already on
-    this version: it starts, and no other server stops or migrates."""
+    this version: it starts, and no other server stops or migrates.
+    playbooks/mlflow_server.yml runs alone here: exactly the new server's
+    tasks change (its files, the other server and the proxy's settings
+    unchanged: alone, the playbook gets what site.yml gives it)."""
     lab.host("stk-ml2").check_output(f"docker rm -f mlflow-server && rm -f {SCHEMA_FILE}")
     invocation = "systemctl show -p InvocationID --value mlflow-server"
     before = lab.host("stk-ml1").check_output(invocation)
@@ -287,6 +258,21 @@ def test_a_new_server_joins_without_stopping_the_others(lab):
     assert run.returncode == 0, run.stdout[-4000:]
     assert "Migrate the schemas" not in run.stdout
     assert lab.host("stk-ml1").check_output(invocation) == before, "a server was restarted for a joining one"
+    expected = {
+        *(
+            (f"mlflow_server : {task}", "stk-ml2")
+            for task in (
+                "Plan the MLflow container (what would change)",
+                "Run the MLflow container",
+                "Record the schema version",
+            )
+        ),
+        *(
+            (f"nginx_proxy : {task}", "stk-ml2 -> stk-proxy")
+            for task in ("Mark the server down in the upstream, or up again", "Reload nginx")
+        ),
+    }
+    assert changed_tasks(run) == expected, changed_tasks(run) ^ expected
     assert lab.host("stk-ml2").check_output("docker inspect -f '{{.State.Running}}' mlflow-server") == "true"
 
 
@@ -405,7 +391,7 @@ def test_gc_in_docker_mode_runs_in_the_container(lab):
 def test_old_versions_beyond_those_kept_are_pruned(lab):
     """Older venvs on stk-ml1 and older images on stk-ml2: a run keeps the
     running version and the mlflow_server_keep_versions newest others (here:
-    those installed before, e.g. by the patch-bump test, and one more), and
+    those installed before, if any, and one more), and
     removes the rest (only this role's image tags)."""
     ml1, ml2 = lab.host("stk-ml1"), lab.host("stk-ml2")
     current = ml1.check_output(f"cat {SCHEMA_FILE}").split("+")[0]
@@ -434,15 +420,6 @@ def test_old_versions_beyond_those_kept_are_pruned(lab):
     finally:
         ml1.check_output("rm -rf /opt/mlflow/venvs/3.0.0 /opt/mlflow/venvs/3.1.0")
         ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest mlflow-vm/mlflow:3.1.0-newer")
-
-
-def changed_tasks(result) -> set[tuple[str, str]]:
-    """(task, host) of every task that reported a change."""
-    return {
-        (block.split("]")[0], host)
-        for block in result.stdout.split("\nTASK [")[1:]
-        for host in re.findall(r"^changed: \[([^\]]+)\]", block, re.M)
-    }
 
 
 @on_debian
@@ -474,7 +451,7 @@ def test_check_mode_on_the_converged_stack_shows_the_change_asked_for_and_makes_
             for task in (drain, "nginx_proxy : Reload nginx")
         ),
     }
-    seen = {(task.split(" (drained")[0], host) for task, host in changed_tasks(run)}
+    seen = changed_tasks(run)
     assert seen == expected, seen ^ expected
     assert env_files() == before_files, "check mode wrote a file"
     assert started(lab) == before, "check mode restarted a server"
@@ -535,3 +512,37 @@ def test_restore_of_a_missing_dump_stops_nothing(lab):
     assert restore.returncode != 0
     assert "is not a file on stk-db" in restore.stdout
     assert started(lab) == before, "a server was stopped for a restore that could not happen"
+
+
+# The last test on Debian: it leaves the servers on 3.17.1 with 3 workers
+# (the next converge puts the inventory's version and workers back).
+@on_debian
+def test_a_version_bump_and_a_config_change_roll_over_the_servers_without_a_failed_request(lab):
+    """3.17.2 -> 3.17.1 with 3 workers: the same alembic head, so no server
+    stops for a migration. The roll takes each server in turn out of the
+    proxy, restarts it, waits for its health and puts it back, while a client
+    keeps logging: every request is answered 200, and none was retried on the
+    other server (nginx would hide a server restarting but not drained: it
+    retries a refused request; a drained server is never tried)."""
+    version, workers = "3.17.1", 3
+    inventory = (running(lab), lab.var("stk-ml1", "mlflow_server_workers"))
+    assert inventory[0] != version, f"the servers already run {version}: converge the lab again first"
+    assert inventory[1] != workers, inventory
+    before = started(lab)
+    logged = access_log_length(lab.host("stk-proxy"))
+    with Traffic(lab) as traffic:
+        run = lab.playbook(
+            "playbooks/mlflow_server.yml",
+            mlflow_stack_mlflow_version=version,
+            mlflow_server_workers=workers,
+        )
+    assert run.returncode == 0, run.stdout[-4000:]
+    print(f"roll to {version} with {workers} workers:", traffic.summary())
+    assert "Migrate the schemas" not in run.stdout
+    assert "TASK [postgresql : Dump the databases now" not in run.stdout
+    assert all(a != b for a, b in zip(started(lab), before, strict=True)), "a server was not restarted"
+    assert versions(lab) == {version}
+    assert {uvicorn_workers(lab.host(h)) for h in server_hosts(lab)} == {workers}
+    assert len(traffic.answers) > 50, traffic.summary()
+    assert traffic.failed() == [], traffic.summary()
+    assert retried_since(lab, logged) == [], "requests sent to a server that was not drained"
