@@ -119,6 +119,25 @@ print(json.load(urllib.request.urlopen(request, timeout=30))["run"]["info"]["sta
 """
 
 
+# Runs on the proxy: what a server's UI telemetry endpoint says to an empty
+# batch of records ("success" while MLflow's telemetry is on). URL HOST_HEADER.
+UI_TELEMETRY = r"""
+import json, sys, urllib.request
+request = urllib.request.Request(f"{sys.argv[1]}/ajax-api/3.0/mlflow/ui-telemetry", data=b'{"records": []}',
+                                 headers={"Host": sys.argv[2], "Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(request, timeout=30))["status"])
+"""
+
+
+def test_no_server_reports_usage_to_mlflows_maintainers(lab):
+    """MLflow's usage telemetry is off on each server, in both modes: its UI
+    is told so (a server with telemetry on answers "success" and reports)."""
+    proxy = lab.host("stk-proxy")
+    for server in lab.group("mlflow_server"):
+        url = f"http://{lab.ip(server)}:5000"
+        assert proxy.check_output(f"python3 -c {q(UI_TELEMETRY)} {url} {NAME}") == "disabled", server
+
+
 @only_on("ubuntu2404")
 def test_a_killed_systemd_server_is_restarted_and_serves_the_runs(lab, report):
     ml1, proxy = lab.host("stk-ml1"), lab.host("stk-proxy")
