@@ -153,9 +153,11 @@ def test_the_upgrade_backed_up_and_migrated_once_with_no_secret_on_a_command_lin
     lab, server, db, client, url
 ):
     """3.16.1 -> 3.17.2 in converge (the idempotence run after it changed
-    nothing): one backup, one migration, each named in the migration log; the
-    samplers prepare.yml started saw every command line on the server and the
-    database host meanwhile, and no secret among them."""
+    nothing): one backup, one migration, each named in the migration log;
+    the first install's pre-migration dump went once the upgrade's migration
+    worked (the upgrade's stays until the next); the samplers prepare.yml
+    started saw every command line on the server and the database host
+    meanwhile, and no secret among them."""
     for host in (server, db):
         host.check_output("touch /tmp/ps-stop; sleep 1")
     assert count(server, "grep -c 'mlflow-entrypoint migrate' /tmp/ps-samples || true") > 0, (
@@ -174,11 +176,27 @@ def test_the_upgrade_backed_up_and_migrated_once_with_no_secret_on_a_command_lin
     assert len(log) == 2, log
     assert " none -> 3.16.1" in log[0], log
     assert " 3.16.1 -> 3.17.2" in log[1], log
-    backup = log[1].split(" backup=")[1]
+    first, backup = (line.split(" backup=")[1] for line in log)
+    assert backup.endswith(".pre-migration.dump"), backup
     assert db.file(backup).is_file, backup
-    assert count(db, f"ls -1 {BACKUPS} | wc -l") == 2, "one backup per migration, none without one"
+    assert not db.file(first).exists, "the first install's dump outlived the next successful migration"
+    dumps = db.check_output(f"ls -1 {BACKUPS}").split()
+    assert dumps == [backup.rsplit("/", 1)[1]], "a backup without a migration"
     assert server.file("/var/lib/mlflow/schema-version").content_string.strip() == "3.17.2"
     assert client.check_output(f"curl -sf {q(url + '/version')}") == "3.17.2"
+
+
+def test_daily_backups_never_prune_the_dump_a_rollback_needs(lab, server, db):
+    """The rollback command printed for the upgrade names its pre-migration
+    dump: however many scheduled backups run after it (keep + 1 here), that
+    dump stays, and the scheduled ones are pruned to keep."""
+    keep = lab.var("mls-db", "postgresql_backup_keep")
+    backup = server.file(MIGRATIONS).content_string.splitlines()[-1].split(" backup=")[1]
+    for _ in range(keep + 1):
+        db.check_output("systemctl start postgresql-backup.service")
+    dumps = db.check_output(f"ls -1 {BACKUPS}").split()
+    assert backup.rsplit("/", 1)[1] in dumps, "a daily backup pruned the pre-migration dump"
+    assert len([d for d in dumps if not d.endswith(".pre-migration.dump")]) == keep, dumps
 
 
 @pytest.mark.parametrize(

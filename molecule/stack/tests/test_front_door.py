@@ -304,10 +304,21 @@ def test_requests_without_credentials_never_count_toward_a_ban(lab):
     assert reaches(lab, "stk-outsider", "stk-proxy", 443)
 
 
+# Stands in for sshd on port 22 of the proxy (the lab runs none) for a few minutes.
+LISTEN_22 = (
+    "import socket, time; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+    "s.bind(('', 22)); s.listen(); time.sleep(300)"
+)
+
+
 def test_a_flood_of_wrong_passwords_is_banned_and_others_keep_working(lab):
+    """The flooding address is banned from the web ports, others are not
+    slowed; the ban leaves SSH open to it (an operator behind the same
+    shared address still gets in)."""
     proxy = lab.host("stk-proxy")
     outsider = lab.ip("stk-outsider")
     proxy.run(f"fail2ban-client set mlflow-proxy unbanip {outsider}")  # a clean start on a re-run
+    proxy.check_output(f"setsid python3 -c {q(LISTEN_22)} > /dev/null 2>&1 &")
     quiet = latencies(lab, 5)
     # `timeout` bounds the flood inside the container too (killing `docker
     # exec` would leave it running).
@@ -350,7 +361,9 @@ def test_a_flood_of_wrong_passwords_is_banned_and_others_keep_working(lab):
         # unanswered than got their 401 (unbanned, every one is answered).
         assert counts["failed"] > counts["answered_401"], counts
         assert not reaches(lab, "stk-outsider", "stk-proxy", 443)
+        assert reaches(lab, "stk-outsider", "stk-proxy", 22), "the ban closed SSH too"
     finally:
+        proxy.run("pkill -f \"s.bind(('', 22))\"")
         flood.wait(timeout=90)
         # The flood's connections the ban cut off keep retransmitting their
         # requests from the outsider's kernel: let in, they would be logged
