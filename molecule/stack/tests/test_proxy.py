@@ -17,6 +17,7 @@ from conftest import (
     access_log,
     access_log_length,
     changed_tasks,
+    install,
     only_on,
     q,
     scenario,
@@ -62,10 +63,7 @@ def proxy(lab):
 def client(lab):
     """stk-outsider with curl and openssl, and the lab's CA."""
     host = lab.host("stk-outsider")
-    host.check_output(
-        "command -v curl >/dev/null || (apt-get update -qq"
-        " && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl openssl >/dev/null)"
-    )
+    install(host, "curl", "openssl")
     ca = (lab.ephemeral / "tls" / f"{NAME}-ca.crt").read_text()
     host.check_output(f"printf %s {q(ca)} > {CA}")
     return host
