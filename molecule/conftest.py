@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -132,14 +133,6 @@ def lab() -> Lab:
 
 def q(value: str) -> str:
     return shlex.quote(value)
-
-
-def only_on(distro: str):
-    """A test run on one distribution only: the suite's time is shared out."""
-    return pytest.mark.skipif(
-        os.environ.get("MOLECULE_DISTRO", "debian12") != distro,
-        reason=f"run on {distro} only: the stack's drills are shared out between the distributions",
-    )
 
 
 def changed_tasks(result) -> set[tuple[str, str]]:
@@ -276,6 +269,65 @@ def open_ports(lab: Lab, source: str, targets: list[str]) -> dict[str, list[int]
         found[ips[ip]] = sorted(int(p.get("portid")) for p in ports if p.find("state").get("state") == "open")
     assert set(found) == set(ips.values()), f"nmap reported {sorted(found)} of {sorted(ips.values())}"
     return found
+
+
+class FrontDoor:
+    """Requests through a lab's proxy as an outside client makes them: curl on
+    the `client` host (in no group), the lab's CA trusted, the public name
+    resolved to the `proxy` host's address."""
+
+    CA = "/usr/local/share/mlflow-lab-ca.crt"
+
+    def __init__(self, lab: Lab, client: str, proxy: str):
+        self.name = lab.var(proxy, "mlflow_stack_public_name")
+        self.proxy_ip = lab.ip(proxy)
+        self.client = lab.host(client)
+        install(self.client, "curl", "openssl")
+        ca = (lab.ephemeral / "tls" / f"{self.name}-ca.crt").read_text()
+        self.client.check_output(f"printf %s {q(ca)} > {self.CA}")
+
+    def request(
+        self, method, path, *, user=None, password=None, body=None, scheme="https", name="", extra=()
+    ):
+        """HTTP status (and the answer's headers) of one request."""
+        name = name or self.name
+        port = 443 if scheme == "https" else 80
+        options = [
+            "-s",
+            "-o /dev/null",
+            "-D /tmp/headers",
+            "-w '%{http_code}'",
+            f"--cacert {self.CA}",
+            f"--resolve {name}:{port}:{self.proxy_ip}",
+            f"-X {method}",
+            *extra,
+        ]
+        if user:
+            options.append(f"-u {q(user + ':' + password)}")
+        if body is not None:
+            options += ["-H 'Content-Type: application/json'", f"--data-binary {q(body)}"]
+        result = self.client.run(f"curl {' '.join(options)} {q(f'{scheme}://{name}{path}')}")
+        return result.stdout, self.client.file("/tmp/headers").content_string if result.rc == 0 else ""
+
+    @contextmanager
+    def anonymous_requests(self, path: str):
+        """Status codes of requests for `path` without credentials, sent twice
+        a second while the block runs (401s without credentials never count
+        toward a ban)."""
+        loop = (
+            "while [ ! -e /tmp/probe-stop ]; do "
+            f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 --cacert {self.CA} "
+            f"--resolve {self.name}:443:{self.proxy_ip} 'https://{self.name}{path}' >> /tmp/probe-codes; "
+            "sleep 0.5; done"
+        )
+        start = f"rm -f /tmp/probe-codes /tmp/probe-stop; setsid sh -c {q(loop)} > /dev/null 2>&1 &"
+        self.client.check_output(start)
+        codes: list[str] = []
+        try:
+            yield codes
+        finally:
+            self.client.check_output("touch /tmp/probe-stop; sleep 1")
+            codes.extend(self.client.check_output("cat /tmp/probe-codes").split())
 
 
 # Screenshots and timings of the UI tests (kept after the run).

@@ -14,6 +14,7 @@ from conftest import mlflow_python as python
 LAB = scenario()
 PORT = int(LAB.var("mls-server", "mlflow_stack_mlflow_port"))
 PUBLIC = LAB.var("mls-server", "mlflow_stack_public_name")
+NETWORK = LAB.var("mls-server", "mlflow_server_docker_network")
 CONTAINER = "mlflow-server"
 BACKUPS = "/var/backups/postgresql/mlflow"
 MIGRATIONS = "/var/lib/mlflow/migrations.log"
@@ -116,9 +117,18 @@ def test_secrets_stay_out_of_inspect_and_command_lines(lab, server):
     assert f"PGPASSWORD={password}" in env.content_string
 
 
-def test_published_only_on_the_host_address(lab, server, client, url):
-    ports = inspect(server)["HostConfig"]["PortBindings"]
-    assert ports == {"5000/tcp": [{"HostIp": lab.ip("mls-server"), "HostPort": str(PORT)}]}
+def test_reachable_only_on_the_host_address(lab, server, client, url):
+    """Bridge: published on the host's address only; host network: MLflow
+    itself listens there only."""
+    config = inspect(server)["HostConfig"]
+    if NETWORK == "host":
+        assert config["NetworkMode"] == "host"
+        listening = server.check_output(f"ss -Htln 'sport = :{PORT}'").splitlines()
+        assert [line.split()[3] for line in listening] == [f"{lab.ip('mls-server')}:{PORT}"]
+    else:
+        assert config["PortBindings"] == {
+            "5000/tcp": [{"HostIp": lab.ip("mls-server"), "HostPort": str(PORT)}]
+        }
     assert curl(client, f"{url}/health") == "200"
 
 

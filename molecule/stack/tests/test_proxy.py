@@ -1,8 +1,8 @@
 """The front door's own behaviour (role nginx_proxy), tried from stk-outsider,
 a client in no group: every route behind credentials, TLS, headers, body
-limits, both servers used and one stopping, users removed, and MLflow's auth
-app switched on and off (runs after test_front_door.py, whose flood leaves
-stk-outsider unbanned)."""
+limits, both servers used and one stopping, users removed (runs after
+test_front_door.py, whose flood leaves stk-outsider unbanned). MLflow's auth
+app is switched on and off in the all-in-one lab (molecule/default)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,22 @@ import json
 import re
 import secrets
 import time
-from contextlib import contextmanager
 
 import pytest
 from conftest import (
+    FrontDoor,
     access_log,
     access_log_length,
     changed_tasks,
-    install,
-    only_on,
     q,
     scenario,
-    see_run_in_the_ui,
     wait_healthy,
 )
 
 LAB = scenario()
 NAME = LAB.var("stk-proxy", "mlflow_stack_public_name")
 (ALIAS,) = LAB.var("stk-proxy", "mlflow_stack_public_aliases")
-CA = "/usr/local/share/mlflow-lab-ca.crt"
+CA = FrontDoor.CA
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
 
 # (method, path, body, status with the right credentials), as MLflow answers them.
@@ -49,29 +46,25 @@ ROUTES = [
 ]
 
 
-# Drills that need one distribution only are shared out between the two;
-# the auth app is switched on and off on Ubuntu (below).
-on_ubuntu = only_on("ubuntu2404")
-
-
 @pytest.fixture(scope="module")
 def proxy(lab):
     return lab.host("stk-proxy")
 
 
 @pytest.fixture(scope="module")
-def client(lab):
-    """stk-outsider with curl and openssl, and the lab's CA."""
-    host = lab.host("stk-outsider")
-    install(host, "curl", "openssl")
-    ca = (lab.ephemeral / "tls" / f"{NAME}-ca.crt").read_text()
-    host.check_output(f"printf %s {q(ca)} > {CA}")
-    return host
+def door(lab):
+    return FrontDoor(lab, client="stk-outsider", proxy="stk-proxy")
 
 
 @pytest.fixture(scope="module")
-def proxy_ip(lab):
-    return lab.ip("stk-proxy")
+def client(door):
+    """stk-outsider with curl and openssl, and the lab's CA."""
+    return door.client
+
+
+@pytest.fixture(scope="module")
+def proxy_ip(door):
+    return door.proxy_ip
 
 
 @pytest.fixture(scope="module")
@@ -80,29 +73,9 @@ def alice(lab):
 
 
 @pytest.fixture(scope="module")
-def request_(client, proxy_ip):
+def request_(door):
     """HTTP status (and headers) of a request through the proxy, from the client."""
-
-    def call(method, path, *, user=None, password=None, body=None, scheme="https", name=NAME, extra=()):
-        port = 443 if scheme == "https" else 80
-        options = [
-            "-s",
-            "-o /dev/null",
-            "-D /tmp/headers",
-            "-w '%{http_code}'",
-            f"--cacert {CA}",
-            f"--resolve {name}:{port}:{proxy_ip}",
-            f"-X {method}",
-            *extra,
-        ]
-        if user:
-            options.append(f"-u {q(user + ':' + password)}")
-        if body is not None:
-            options += ["-H 'Content-Type: application/json'", f"--data-binary {q(body)}"]
-        result = client.run(f"curl {' '.join(options)} {q(f'{scheme}://{name}{path}')}")
-        return result.stdout, client.file("/tmp/headers").content_string if result.rc == 0 else ""
-
-    return call
+    return door.request
 
 
 @pytest.mark.parametrize(
@@ -240,7 +213,6 @@ def test_the_ban_counts_the_access_log_with_the_configured_threshold(lab, proxy)
     assert "/var/log/nginx/mlflow.access.log" in logpath
 
 
-@on_ubuntu
 def test_removed_user_is_locked_out(lab, request_, alice):
     """bob added, then the inventory's users again: bob is refused, the others
     are not. The second run is playbooks/nginx_proxy.yml alone with the
@@ -261,134 +233,3 @@ def test_removed_user_is_locked_out(lab, request_, alice):
     assert changed_tasks(removed) == {("nginx_proxy : Write the users file", "stk-proxy")}
     assert request_("GET", "/version", user="bob", password=bob)[0] == "401"
     assert request_("GET", "/version", user="alice", password=alice)[0] == "200"
-
-
-@contextmanager
-def anonymous_requests(client, proxy_ip):
-    """Status codes of requests without credentials sent twice a second while
-    the block runs (401s without credentials never count toward a ban)."""
-    loop = (
-        "while [ ! -e /tmp/probe-stop ]; do "
-        f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 5 --cacert {CA} "
-        f"--resolve {NAME}:443:{proxy_ip} 'https://{NAME}{SEARCH}' >> /tmp/probe-codes; sleep 0.5; done"
-    )
-    client.check_output(f"rm -f /tmp/probe-codes /tmp/probe-stop; setsid sh -c {q(loop)} > /dev/null 2>&1 &")
-    codes: list[str] = []
-    try:
-        yield codes
-    finally:
-        client.check_output("touch /tmp/probe-stop; sleep 1")
-        codes.extend(client.check_output("cat /tmp/probe-codes").split())
-
-
-# The parts that read mlflow_stack_auth_mode: the auth database, the servers,
-# the proxy (the firewall and the artifact store do not).
-AUTH_MODE_TAGS = "postgresql,mlflow_server,nginx_proxy"
-
-
-@pytest.fixture(scope="module")
-def auth_app(lab, client, proxy_ip):
-    """The stack switched to mlflow_stack_auth_mode=mlflow by site.yml (verified at its end)."""
-    passwords = {name: f"Pw-{secrets.token_hex(8)}" for name in ("admin", "carol", "dave")}
-    settings = {
-        "mlflow_stack_auth_mode": "mlflow",
-        "mlflow_stack_auth_admin_password": passwords["admin"],
-        "mlflow_server_flask_secret_key": secrets.token_hex(32),
-        "mlflow_server_auth_default_permission": "NO_PERMISSIONS",
-        "mlflow_server_auth_users": [
-            {"name": "carol", "password": passwords["carol"]},
-            {"name": "dave", "password": passwords["dave"]},
-        ],
-        # The verification at the end of site.yml logs in as MLflow's admin.
-        "mlflow_verify_report_dir": str(lab.ephemeral / "verify-auth-app"),
-    }
-    with anonymous_requests(client, proxy_ip) as codes:
-        first = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS + ",mlflow_verify", **settings)
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-    assert "all checks passed" in first.stdout
-    report = json.loads((lab.ephemeral / "verify-auth-app" / "report.json").read_text())
-    return {"settings": settings, "passwords": passwords, "report": report, "codes": codes}
-
-
-# Switched on and off on Ubuntu, where the docker-mode server shares its
-# host's network.
-
-
-@on_ubuntu
-def test_switching_the_auth_app_on_never_answers_without_credentials(auth_app):
-    codes = auth_app["codes"]
-    assert len(codes) > 20, codes
-    assert "200" not in codes, codes
-
-
-@on_ubuntu
-def test_mlflow_auth_app_mode(lab, request_, alice, auth_app):
-    """mlflow_stack_auth_mode=mlflow: MLflow's basic-auth app checks credentials and permissions."""
-    admin, carol, dave = (auth_app["passwords"][n] for n in ("admin", "carol", "dave"))
-    assert request_("GET", SEARCH)[0] == "401"
-    assert request_("GET", SEARCH, user="alice", password=alice)[0] == "401", "htpasswd users are gone"
-    assert request_("GET", SEARCH, user="admin", password=admin)[0] == "200"
-    assert request_("GET", "/metrics")[0] == "401"
-    assert request_("GET", "/health")[0] == "200"
-
-    name = f"carols-{secrets.token_hex(4)}"
-    create = ("POST", "/api/2.0/mlflow/experiments/create")
-    assert request_(*create, body=json.dumps({"name": name}), user="carol", password=carol)[0] == "200"
-    get = f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}"
-    assert request_("GET", get, user="carol", password=carol)[0] == "200"
-    assert request_("GET", get, user="dave", password=dave)[0] == "403", (
-        "dave has no permission on carol's experiment"
-    )
-
-    keys = {
-        lab.host(n).check_output("grep ^MLFLOW_FLASK_SERVER_SECRET_KEY= /etc/mlflow/mlflow.env")
-        for n in lab.group("mlflow_server")
-    }
-    assert len(keys) == 1, "every server needs the same Flask secret key"
-    # Successful checks are cached (scrypt costs ~250 ms a request otherwise).
-    for server in lab.group("mlflow_server"):
-        ini = lab.host(server).check_output("cat /etc/mlflow/basic_auth.ini")
-        assert "auth_cache_ttl_seconds = 60" in ini.splitlines()
-
-
-@on_ubuntu
-def test_the_ui_shows_the_verification_run_in_auth_app_mode(auth_app, proxy_ip):
-    report = auth_app["report"]
-    see_run_in_the_ui(
-        proxy_ip,
-        NAME,
-        "admin",
-        auth_app["passwords"]["admin"],
-        report["experiment_id"],
-        report["run_id"],
-        "ui-auth-app-admin",
-    )
-
-
-@on_ubuntu
-def test_auth_app_mode_rerun_changes_nothing(lab, auth_app):
-    again = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS, **auth_app["settings"])
-    assert again.returncode == 0, again.stdout[-4000:]
-    recap = again.stdout[again.stdout.rindex("PLAY RECAP") :]
-    changed = re.findall(r"changed=(\d+)", recap)
-    assert changed, recap
-    assert set(changed) == {"0"}, recap
-
-
-@on_ubuntu
-def test_switching_back_to_htpasswd_never_answers_without_credentials(lab, client, proxy_ip, request_, alice):
-    """The same parts switch back (the database's rules for the auth app's
-    database go too): playbooks/mlflow_server.yml's first play makes the
-    proxies check credentials before MLflow's auth app goes off; before that
-    order, the servers answered anyone until the proxy play ran. Whether
-    anything was left behind, test_stack_operations.py's each-playbook-alone
-    runs show (changed=0) on the same lab."""
-    with anonymous_requests(client, proxy_ip) as codes:
-        back = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS)
-    assert back.returncode == 0, back.stdout[-4000:] + back.stderr[-2000:]
-    assert len(codes) > 20, codes
-    assert "200" not in codes, codes
-    assert request_("GET", SEARCH)[0] == "401"
-    assert request_("GET", SEARCH, user="alice", password=alice)[0] == "200"
-    for server in lab.group("mlflow_server"):
-        assert not lab.host(server).file("/etc/mlflow/basic_auth.ini").exists

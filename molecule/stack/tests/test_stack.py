@@ -12,7 +12,6 @@ import pytest
 from conftest import (
     PROJECT,
     kept_alive_ms,
-    only_on,
     q,
     scenario,
     see_run_in_the_ui,
@@ -100,7 +99,6 @@ def test_the_systemd_service_runs_as_its_user_and_keeps_secrets_out_of_systemd(l
     assert lab.secret("pg_password") not in ml1.check_output("systemctl show mlflow-server")
 
 
-@only_on("debian12")
 def test_the_systemd_unit_is_as_hardened_as_the_readme_says(lab):
     readme = (PROJECT / "roles/mlflow_server/README.md").read_text()
     claimed = float(re.search(r"`systemd-analyze security`: ([0-9.]+)", readme).group(1))
@@ -138,7 +136,6 @@ def test_no_server_reports_usage_to_mlflows_maintainers(lab):
         assert proxy.check_output(f"python3 -c {q(UI_TELEMETRY)} {url} {NAME}") == "disabled", server
 
 
-@only_on("ubuntu2404")
 def test_a_killed_systemd_server_is_restarted_and_serves_the_runs(lab, report):
     ml1, proxy = lab.host("stk-ml1"), lab.host("stk-proxy")
     url = f"http://{lab.ip('stk-ml1')}:5000"

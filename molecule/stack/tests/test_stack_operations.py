@@ -14,7 +14,7 @@ import time
 
 import pytest
 import requests
-from conftest import access_log, access_log_length, changed_tasks, only_on, q, uvicorn_workers
+from conftest import access_log, access_log_length, changed_tasks, q, uvicorn_workers
 from test_stack import bucket_keys
 
 BACKUP_DIR = "/var/backups/postgresql"
@@ -28,17 +28,6 @@ def changed(result) -> list[int]:
     return counts
 
 
-# Each drill runs on one distribution (the suite's time). The docker-mode
-# server (stk-ml2) is on the bridge network on Debian and on the host's
-# network on Ubuntu: the drills that recreate or enter its container run on
-# Ubuntu, so both networks have drills; the version and migration drills
-# (both modes each) run on Debian. The wiring checks (each playbook or tag
-# alone) and the auth app's switch on and off (test_proxy.py) run on Ubuntu:
-# on Debian the stack stage is the newcomer's lab.
-on_debian = only_on("debian12")
-on_ubuntu = only_on("ubuntu2404")
-
-
 @pytest.mark.parametrize(
     "playbook",
     [
@@ -48,7 +37,6 @@ on_ubuntu = only_on("ubuntu2404")
         "playbooks/mlflow_verify.yml",
     ],
 )
-@on_ubuntu
 def test_each_playbook_alone_changes_nothing(lab, playbook):
     """Alone, a playbook gets the same settings as site.yml (no value falls
     back to a default because another play did not run). The runs of
@@ -59,7 +47,6 @@ def test_each_playbook_alone_changes_nothing(lab, playbook):
 
 
 @pytest.mark.parametrize("tag", ["mlflow_server", "nginx_proxy"])
-@on_ubuntu
 def test_site_with_one_role_tag_changes_nothing(lab, tag):
     """Tags skip plays' tasks, never the settings: the role gets what a full run gives it."""
     assert set(changed(lab.playbook("site.yml", "--tags", tag))) == {0}
@@ -207,7 +194,6 @@ def versions(lab) -> set[str]:
     }
 
 
-@on_debian
 def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     """The store's last migration undone for real: the next run backs up,
     stops all servers, migrates once. Meanwhile the proxy says 503 with Retry-After (clients wait and
@@ -248,7 +234,6 @@ def test_a_migration_stops_every_server_once_and_the_proxy_answers_503(lab):
     assert f"revisions={behind['current']}->{head}" in log, log
 
 
-@on_ubuntu
 def test_a_new_server_joins_without_stopping_the_others(lab):
     """stk-ml2 as a new server (no container, no record) in a fleet already on
     this version: it starts, and no other server stops or migrates.
@@ -280,7 +265,6 @@ def test_a_new_server_joins_without_stopping_the_others(lab):
     assert lab.host("stk-ml2").check_output("docker inspect -f '{{.State.Running}}' mlflow-server") == "true"
 
 
-@on_debian
 def test_a_version_that_does_not_know_the_schema_is_refused_before_anything_changes(lab):
     """The database as a newer MLflow would leave it (a revision this version
     does not know): refused, nothing changed, no server restarted."""
@@ -298,7 +282,6 @@ def test_a_version_that_does_not_know_the_schema_is_refused_before_anything_chan
     assert started(lab) == before
 
 
-@on_debian
 def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
     """A migration that fails (here: the database hides MLflow's tables from
     its role) stops the play with the backup and the exact rollback command;
@@ -370,13 +353,11 @@ def collect_garbage(lab, gc_host: str, other: str) -> None:
     }
 
 
-@on_debian
 def test_gc_removes_runs_deleted_long_ago_with_their_artifacts(lab):
     """On the fleet's first server, stk-ml1: systemd mode, the venv."""
     collect_garbage(lab, "stk-ml1", "stk-ml2")
 
 
-@on_ubuntu
 def test_gc_in_docker_mode_runs_in_the_container(lab):
     """With stk-ml2 as the gc host, the timer moves there and runs gc in the
     running container."""
@@ -391,7 +372,6 @@ def test_gc_in_docker_mode_runs_in_the_container(lab):
         assert back.returncode == 0, back.stdout[-4000:]
 
 
-@on_debian
 def test_old_versions_beyond_those_kept_are_pruned(lab):
     """Older venvs on stk-ml1 and older images on stk-ml2: a run keeps the
     running version and the mlflow_server_keep_versions newest others (here:
@@ -426,7 +406,6 @@ def test_old_versions_beyond_those_kept_are_pruned(lab):
         ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest mlflow-vm/mlflow:3.1.0-newer")
 
 
-@on_debian
 def test_check_mode_on_the_converged_stack_shows_the_change_asked_for_and_makes_none(lab):
     """site.yml --check --diff with one setting changed (the workers): only
     the tasks that setting reaches report a change (each server's environment,
@@ -465,7 +444,6 @@ def test_check_mode_on_the_converged_stack_shows_the_change_asked_for_and_makes_
     assert upstream == "0", "check mode left a server drained"
 
 
-@on_debian
 def test_check_mode_stops_a_fresh_host_at_once_after_the_input_checks(lab, tmp_path):
     """stk-outsider, never set up, as a second proxy: check mode stops it at
     its first play, after the stack checks and before any role, with its
@@ -483,7 +461,6 @@ def test_check_mode_stops_a_fresh_host_at_once_after_the_input_checks(lab, tmp_p
     assert recap.groups() == ("0", "1"), recap
 
 
-@on_ubuntu
 def test_restore_stops_and_restarts_servers_in_both_modes(lab):
     run_id = psql(lab, "SELECT run_uuid FROM runs WHERE status = 'FINISHED' ORDER BY start_time DESC LIMIT 1")
     backup = lab.playbook("playbooks/postgresql-backup.yml")
@@ -505,7 +482,6 @@ def test_restore_stops_and_restarts_servers_in_both_modes(lab):
     assert health in ("healthy", "starting")
 
 
-@on_ubuntu
 def test_restore_of_a_missing_dump_stops_nothing(lab):
     before = started(lab)
     restore = lab.playbook(
@@ -520,7 +496,6 @@ def test_restore_of_a_missing_dump_stops_nothing(lab):
 
 # The last test on Debian: it leaves the servers on 3.17.1 with 3 workers
 # (the next converge puts the inventory's version and workers back).
-@on_debian
 def test_a_version_bump_and_a_config_change_roll_over_the_servers_without_a_failed_request(lab):
     """3.17.2 -> 3.17.1 with 3 workers: the same alembic head, so no server
     stops for a migration. The roll takes each server in turn out of the
