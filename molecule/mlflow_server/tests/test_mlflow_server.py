@@ -101,7 +101,9 @@ def test_image_tag_carries_the_version_and_holds_no_build_tools(server):
         "import importlib.util, os, shutil; print(importlib.util.find_spec('pip') is None, "
         "os.path.exists('/wheels'), shutil.which('gcc') is None)"
     )
-    out = server.check_output(f"docker run --rm --entrypoint /opt/mlflow/bin/python {q(image)} -c {q(check)}")
+    out = server.check_output(
+        f"docker run --rm --network none --entrypoint /opt/mlflow/bin/python {q(image)} -c {q(check)}"
+    )
     assert out == "True False True"
     assert inspect(server, image)["Config"]["Healthcheck"]["Test"][-1] == "--health"
 
