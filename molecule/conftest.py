@@ -135,6 +135,15 @@ def q(value: str) -> str:
     return shlex.quote(value)
 
 
+def changed(result) -> list[int]:
+    """The changed= count of each host in an ansible-playbook run's recap (the run must have passed)."""
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    recap = result.stdout[result.stdout.rindex("PLAY RECAP") :]
+    counts = [int(n) for n in re.findall(r"changed=(\d+)", recap)]
+    assert counts, recap
+    return counts
+
+
 def changed_tasks(result) -> set[tuple[str, str]]:
     """(task, host) of every task of an ansible-playbook run that reported a
     change, by inventory names: a drain task's "(drained ...)" suffix is left
@@ -244,8 +253,6 @@ def wait_healthy(host, url: str, timeout: int = 120) -> None:
     raise AssertionError(f"{url}/health did not answer {host.backend.get_hostname()} within {timeout}s")
 
 
-# Runs on a host: every TCP port of the given addresses that accepts a
-# connection (a firewall's reset or a closed port answers at once).
 def install(host, *packages: str) -> None:
     """Debian packages on a lab host that lacks them (the outsiders' tools)."""
     host.check_output(

@@ -14,18 +14,10 @@ import time
 
 import pytest
 import requests
-from conftest import access_log, access_log_length, changed_tasks, q, uvicorn_workers
+from conftest import access_log, access_log_length, changed, changed_tasks, q, uvicorn_workers
 from test_stack import bucket_keys
 
 BACKUP_DIR = "/var/backups/postgresql"
-
-
-def changed(result) -> list[int]:
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    recap = result.stdout[result.stdout.rindex("PLAY RECAP") :]
-    counts = [int(n) for n in re.findall(r"changed=(\d+)", recap)]
-    assert counts, recap
-    return counts
 
 
 @pytest.mark.parametrize(
