@@ -36,12 +36,16 @@ def load_env_file(path: str) -> None:
 
 def connect(url: str, timeout: float, blocksize: int = 8192) -> http.client.HTTPConnection:
     """An HTTP(S) connection to the URL's host (certificates not checked: the
-    lab's own CA, loopback or the lab's network only)."""
+    lab's own CA, loopback or the lab's network only). With
+    BENCH_CLIENT_CERT=CERT:KEY it presents that client certificate (the
+    proxy's, which the lab's MLflow servers require)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "https":
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        if os.environ.get("BENCH_CLIENT_CERT"):
+            context.load_cert_chain(*os.environ["BENCH_CLIENT_CERT"].split(":"))
         return http.client.HTTPSConnection(
             parts.hostname, parts.port or 443, timeout=timeout, context=context, blocksize=blocksize
         )

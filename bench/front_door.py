@@ -97,16 +97,26 @@ def run_json(cmd: list[str], stdin: str = "", where: str = "") -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# The proxy's client certificate: the lab's MLflow servers answer no other
+# (mutual TLS), so the "direct" figures are taken from the proxy host with it.
+PROXY_CERT = "/etc/nginx/tls/upstream-client.crt:/etc/nginx/tls/upstream-client.key"
+
+
 def in_container(container: str, script: str, *args: str, python: str = "python3", stdin: str = "") -> dict:
-    """A bench script run on a lab host with benchlib (both sent on the command line; stdin is its input)."""
+    """A bench script run on a lab host with benchlib (both sent on the command
+    line; stdin is its input; on the proxy host with the proxy's certificate)."""
     source, lib = (BENCH / script).read_text(), (BENCH / "benchlib.py").read_text()
     program = (
         f"import sys, types; sys.modules['benchlib'] = lib = types.ModuleType('benchlib'); "
         f"exec(compile({lib!r}, 'benchlib.py', 'exec'), lib.__dict__); "
         f"exec(compile({source!r}, {script!r}, 'exec'))"
     )
+    env = ["-e", f"BENCH_CLIENT_CERT={PROXY_CERT}"] if container == "stk-proxy" else []
+    docker = ["docker", "exec", "-i", *env, container]
     return run_json(
-        ["docker", "exec", "-i", container, python, "-c", program, *args], stdin, f"{script} on {container}"
+        [*docker, python, "-c", program, *args],
+        stdin,
+        f"{script} on {container}",
     )
 
 
@@ -214,7 +224,7 @@ def load(target: str, clients: int, seconds: float) -> dict:
     common = ["--clients", str(clients), "--seconds", str(seconds)]
     if target == "front door":
         return run_json(via_front_door("load.py", *common), admin_password() + "\n")
-    upstreams = ",".join(f"http://{ip(server)}:5000" for server in SERVERS)
+    upstreams = ",".join(f"https://{ip(server)}:5000" for server in SERVERS)
     return in_container("stk-proxy", "load.py", "--url", upstreams, "--host", NAME, *common)
 
 
@@ -333,7 +343,7 @@ def artifacts(size_mib: int) -> dict:
     front = run_json(via_front_door("transfer.py", *size), admin_password() + "\n")
     log(f"artifacts: {size_mib} MiB straight to stk-ml1's MLflow from the proxy host")
     direct = in_container(
-        "stk-proxy", "transfer.py", "--url", f"http://{ip('stk-ml1')}:5000", "--host", NAME, *size
+        "stk-proxy", "transfer.py", "--url", f"https://{ip('stk-ml1')}:5000", "--host", NAME, *size
     )
     log(f"artifacts: {size_mib} MiB straight to the S3 server from stk-ml1")
     s3 = in_container(
@@ -357,6 +367,9 @@ name, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 upstreams = sys.argv[4].split(",")
 users = json.loads(sys.stdin.read())
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+# The servers require the proxy's client certificate (mutual TLS).
+up = ssl.create_default_context(); up.check_hostname = False; up.verify_mode = ssl.CERT_NONE
+up.load_cert_chain("/etc/nginx/tls/upstream-client.crt", "/etc/nginx/tls/upstream-client.key")
 
 def p50(conn, headers):
     taken = []
@@ -376,7 +389,7 @@ class Fresh:
         self.host, self.port = host, port
 
     def request(self, *args, **kwargs):
-        self.conn = http.client.HTTPConnection(self.host, self.port)
+        self.conn = http.client.HTTPSConnection(self.host, self.port, context=up)
         self.conn.request(*args, **kwargs)
 
     def getresponse(self):
@@ -386,7 +399,7 @@ out = {
     "direct": statistics.median([p50(Fresh(*u.split(":")), {"Host": name}) for u in upstreams]),
     # uvicorn with several workers leaves Nagle on: reused connections wait for delayed ACKs.
     "direct_keepalive": statistics.median(
-        [p50(http.client.HTTPConnection(*u.split(":")), {"Host": name}) for u in upstreams]),
+        [p50(http.client.HTTPSConnection(*u.split(":"), context=up), {"Host": name}) for u in upstreams]),
 }
 for user, password in users.items():
     auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -210,11 +210,43 @@ def uvicorn_workers(host) -> int:
     return int(host.check_output("pgrep -u mlflow -fc spawn_main || true"))
 
 
+# The stack's MLflow servers answer only a client certificate of its
+# internal CA (mutual TLS), which the proxies hold: put AS_PROXY before a
+# program that starts with TLS_CLIENT, run on a proxy host, and its HTTPS
+# requests present the proxy's certificate (urllib's, and tls_context()'s).
+# TLS_CLIENT=CA:CERTIFICATE:KEY in general, or CA alone: no certificate.
+AS_PROXY = "TLS_CLIENT=" + ":".join(
+    f"/etc/nginx/tls/{name}" for name in ("upstream-ca.crt", "upstream-client.crt", "upstream-client.key")
+)
+TLS_CLIENT = r"""
+import os, ssl, urllib.request
+def tls_context():
+    if not os.environ.get("TLS_CLIENT"):
+        return None
+    ca, *certificate_and_key = os.environ["TLS_CLIENT"].split(":")
+    context = ssl.create_default_context(cafile=ca)
+    if certificate_and_key:
+        context.load_cert_chain(*certificate_and_key)
+    return context
+urllib.request.install_opener(urllib.request.build_opener(urllib.request.HTTPSHandler(context=tls_context())))
+"""
+
+
+def upstream(lab: Lab, server: str) -> str:
+    """Where a stack server's MLflow answers the proxies (the stack's default
+    port, mlflow_stack_mlflow_port): HTTPS, for AS_PROXY's certificate."""
+    return f"https://{lab.ip(server)}:5000"
+
+
 # Runs on a host: median ms of GETs over one kept-alive connection (the first
-# five not counted). KEPT_ALIVE ADDRESS PORT HOST_HEADER.
-KEPT_ALIVE = r"""
+# five not counted). KEPT_ALIVE ADDRESS PORT HOST_HEADER; HTTPS under AS_PROXY.
+KEPT_ALIVE = (
+    TLS_CLIENT
+    + r"""
 import http.client, statistics, sys, time
-conn = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=30)
+context = tls_context()
+conn = (http.client.HTTPSConnection(sys.argv[1], int(sys.argv[2]), timeout=30, context=context) if context
+        else http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=30))
 taken = []
 for i in range(25):
     began = time.perf_counter()
@@ -225,13 +257,16 @@ for i in range(25):
     taken.append(time.perf_counter() - began)
 print(statistics.median(taken[5:]) * 1000)
 """
+)
 
 
-def kept_alive_ms(client, address: str, port: int, host_header: str) -> float:
-    """Median ms of a request on a reused connection to MLflow from `client`.
-    With Nagle's algorithm on in the server (uvicorn issue 3149) every such
-    request waits for the client's delayed ACK: 40 ms or more on Linux."""
-    return float(client.check_output(f"python3 -c {q(KEPT_ALIVE)} {q(address)} {port} {q(host_header)}"))
+def kept_alive_ms(client, address: str, port: int, host_header: str, env: str = "") -> float:
+    """Median ms of a request on a reused connection to MLflow from `client`
+    (env: AS_PROXY for a stack server). With Nagle's algorithm on in the
+    server (uvicorn issue 3149) every such request waits for the client's
+    delayed ACK: 40 ms or more on Linux."""
+    program = f"python3 -c {q(KEPT_ALIVE)} {q(address)} {port} {q(host_header)}"
+    return float(client.check_output(f"{env} {program}"))
 
 
 def curl(client, url: str, *options: str) -> str:
@@ -239,15 +274,15 @@ def curl(client, url: str, *options: str) -> str:
     return client.run(f"curl -s -o /dev/null -w '%{{http_code}}' {' '.join(options)} {q(url)}").stdout
 
 
-HEALTH = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/health', timeout=5)"
+HEALTH = TLS_CLIENT + "import sys; urllib.request.urlopen(sys.argv[1] + '/health', timeout=5)"
 
 
-def wait_healthy(host, url: str, timeout: int = 120) -> None:
+def wait_healthy(host, url: str, timeout: int = 120, env: str = "") -> None:
     """Until MLflow at `url` answers /health to `host` (with the host's own
-    python3: the lab's proxy has no curl)."""
+    python3: the lab's proxy has no curl; env: AS_PROXY for a stack server)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if host.run(f"python3 -c {q(HEALTH)} {q(url)}").rc == 0:
+        if host.run(f"{env} python3 -c {q(HEALTH)} {q(url)}").rc == 0:
             return
         time.sleep(2)
     raise AssertionError(f"{url}/health did not answer {host.backend.get_hostname()} within {timeout}s")

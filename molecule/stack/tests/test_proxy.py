@@ -13,12 +13,14 @@ import time
 
 import pytest
 from conftest import (
+    AS_PROXY,
     FrontDoor,
     access_log,
     access_log_length,
     changed_tasks,
     q,
     scenario,
+    upstream,
     wait_healthy,
 )
 
@@ -196,7 +198,7 @@ def test_requests_spread_over_both_servers_and_survive_one_stopping(lab, proxy, 
             assert request_("GET", SEARCH, user="alice", password=alice)[0] == "200"
     finally:
         stopped.check_output("systemctl start mlflow-server")
-        wait_healthy(lab.host("stk-proxy"), f"http://{lab.ip('stk-ml1')}:5000")
+        wait_healthy(lab.host("stk-proxy"), upstream(lab, "stk-ml1"), env=AS_PROXY)
 
 
 def test_upstream_servers_use_the_configured_fail_timeout(lab, proxy):

@@ -10,11 +10,14 @@ import time
 
 import pytest
 from conftest import (
+    AS_PROXY,
     PROJECT,
+    TLS_CLIENT,
     kept_alive_ms,
     q,
     scenario,
     see_run_in_the_ui,
+    upstream,
     uvicorn_workers,
     wait_healthy,
 )
@@ -52,11 +55,13 @@ def test_run_and_model_version_are_in_postgresql(lab, report):
 
 
 # Lists the bucket under a prefix, run on an MLflow host with its venv's boto3:
-# the S3 API answers only the MLflow hosts (the controller is refused).
+# the S3 API answers only the MLflow hosts (the controller is refused), over
+# HTTPS checked against the CA the server has (S3_CA).
+S3_CA = "/etc/mlflow/s3-ca.pem"
 LIST_KEYS = r"""
 import json, os, sys, boto3
 from botocore.config import Config
-s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", verify=os.environ["CA"],
                   aws_access_key_id=os.environ["KEY"], aws_secret_access_key=os.environ["SECRET"],
                   config=Config(s3={"addressing_style": "path"}))
 pages = s3.get_paginator("list_objects_v2").paginate(Bucket="mlflow", Prefix=sys.argv[2])
@@ -66,8 +71,8 @@ print(json.dumps([o["Key"] for page in pages for o in page.get("Contents", [])])
 
 def bucket_keys(lab, prefix: str) -> set[str]:
     out = lab.host("stk-ml1").check_output(
-        f"KEY={q(lab.secret('s3_access_key'))} SECRET={q(lab.secret('s3_secret_key'))} "
-        f"/opt/mlflow/venvs/3.17.2/bin/python -c {q(LIST_KEYS)} http://{lab.ip('stk-s3')}:8333 {q(prefix)}"
+        f"KEY={q(lab.secret('s3_access_key'))} SECRET={q(lab.secret('s3_secret_key'))} CA={S3_CA} "
+        f"/opt/mlflow/venvs/3.17.2/bin/python -c {q(LIST_KEYS)} https://{lab.ip('stk-s3')}:8333 {q(prefix)}"
     )
     return set(json.loads(out))
 
@@ -107,24 +112,30 @@ def test_the_systemd_unit_is_as_hardened_as_the_readme_says(lab):
     assert score <= claimed, out.splitlines()[-1]
 
 
-# Runs on the proxy (the only host let in): the run's status, as a server
+# Runs on the proxy (the only host let in, AS_PROXY): the run's status, as a server
 # reads it from the database. URL RUN_ID HOST_HEADER.
-RUN_STATUS = r"""
-import json, sys, urllib.request
+RUN_STATUS = (
+    TLS_CLIENT
+    + r"""
+import json, sys
 request = urllib.request.Request(f"{sys.argv[1]}/api/2.0/mlflow/runs/get?run_id={sys.argv[2]}",
                                  headers={"Host": sys.argv[3]})
 print(json.load(urllib.request.urlopen(request, timeout=30))["run"]["info"]["status"])
 """
+)
 
 
 # Runs on the proxy: what a server's UI telemetry endpoint says to an empty
 # batch of records ("success" while MLflow's telemetry is on). URL HOST_HEADER.
-UI_TELEMETRY = r"""
-import json, sys, urllib.request
+UI_TELEMETRY = (
+    TLS_CLIENT
+    + r"""
+import json, sys
 request = urllib.request.Request(f"{sys.argv[1]}/ajax-api/3.0/mlflow/ui-telemetry", data=b'{"records": []}',
                                  headers={"Host": sys.argv[2], "Content-Type": "application/json"})
 print(json.load(urllib.request.urlopen(request, timeout=30))["status"])
 """
+)
 
 
 def test_no_server_reports_usage_to_mlflows_maintainers(lab):
@@ -132,21 +143,22 @@ def test_no_server_reports_usage_to_mlflows_maintainers(lab):
     is told so (a server with telemetry on answers "success" and reports)."""
     proxy = lab.host("stk-proxy")
     for server in lab.group("mlflow_server"):
-        url = f"http://{lab.ip(server)}:5000"
-        assert proxy.check_output(f"python3 -c {q(UI_TELEMETRY)} {url} {NAME}") == "disabled", server
+        url = upstream(lab, server)
+        answer = proxy.check_output(f"{AS_PROXY} python3 -c {q(UI_TELEMETRY)} {url} {NAME}")
+        assert answer == "disabled", server
 
 
 def test_a_killed_systemd_server_is_restarted_and_serves_the_runs(lab, report):
     ml1, proxy = lab.host("stk-ml1"), lab.host("stk-proxy")
-    url = f"http://{lab.ip('stk-ml1')}:5000"
+    url = upstream(lab, "stk-ml1")
     before = main_pid(ml1)
     ml1.check_output("systemctl kill -s KILL mlflow-server")
     deadline = time.time() + 60
     while main_pid(ml1) in ("0", before) and time.time() < deadline:
         time.sleep(1)
     assert main_pid(ml1) not in ("0", before), "systemd did not restart MLflow"
-    wait_healthy(proxy, url)
-    status = proxy.check_output(f"python3 -c {q(RUN_STATUS)} {url} {report['run_id']} {NAME}")
+    wait_healthy(proxy, url, env=AS_PROXY)
+    status = proxy.check_output(f"{AS_PROXY} python3 -c {q(RUN_STATUS)} {url} {report['run_id']} {NAME}")
     assert status == "FINISHED"
 
 
@@ -199,7 +211,7 @@ def test_connections_the_proxy_keeps_alive_do_not_wait_for_delayed_acks(lab, ser
     """nginx reuses its connections to MLflow; each mode's server must answer a
     reused connection without Nagle's stall (>= 40 ms per request)."""
     # The stack's default port (mlflow_stack_mlflow_port), as test_front_door's.
-    assert kept_alive_ms(lab.host("stk-proxy"), lab.ip(server), 5000, NAME) < 20
+    assert kept_alive_ms(lab.host("stk-proxy"), lab.ip(server), 5000, NAME, env=AS_PROXY) < 20
 
 
 def db_password(lab) -> str:
@@ -208,12 +220,25 @@ def db_password(lab) -> str:
 
 
 # Logs in to PostgreSQL with the password on stdin (base64: any character),
-# from an MLflow host, with its venv's psycopg.
+# from an MLflow host, with its venv's psycopg: LOGIN HOST SSLMODE, the
+# certificate checked against the CA the server has.
 LOGIN = """
 import base64, sys, psycopg
 password = base64.b64decode(sys.stdin.read()).decode()
-psycopg.connect(host=sys.argv[1], dbname="mlflow", user="mlflow", password=password).close()
+psycopg.connect(host=sys.argv[1], dbname="mlflow", user="mlflow", password=password, sslmode=sys.argv[2],
+                sslrootcert="/etc/mlflow/tls/db-ca.crt").close()
 """
+
+
+def login(lab, password: str, sslmode: str = "verify-full", host: str = ""):
+    """A login to the stack's database from stk-ml1 (testinfra's result)."""
+    # The venv of the version stk-ml1 runs (recorded as VERSION+schema).
+    version = lab.host("stk-ml1").check_output("cat /var/lib/mlflow/schema-version").split("+")[0]
+    python = f"/opt/mlflow/venvs/{version}/bin/python"
+    encoded = base64.b64encode(password.encode()).decode()
+    return lab.host("stk-ml1").run(
+        f"echo {encoded} | {python} -c {q(LOGIN)} {host or lab.ip('stk-db')} {sslmode}"
+    )
 
 
 def test_postgresql_takes_the_password_exactly_as_given(lab):
@@ -222,19 +247,30 @@ def test_postgresql_takes_the_password_exactly_as_given(lab):
     password as written in the inventory logs in, the same without its outer
     spaces does not."""
     password = db_password(lab)
-    # The venv of the version stk-ml1 runs (recorded as VERSION+schema).
-    version = lab.host("stk-ml1").check_output("cat /var/lib/mlflow/schema-version").split("+")[0]
-    python = f"/opt/mlflow/venvs/{version}/bin/python"
-
-    def login(candidate: str):
-        encoded = base64.b64encode(candidate.encode()).decode()
-        return lab.host("stk-ml1").run(f"echo {encoded} | {python} -c {q(LOGIN)} {lab.ip('stk-db')}")
-
-    exact = login(password)
+    exact = login(lab, password)
     assert exact.rc == 0, exact.stderr
-    trimmed = login(password.strip())
+    trimmed = login(lab, password.strip())
     assert trimmed.rc != 0
     assert "password authentication failed" in trimmed.stderr, trimmed.stderr
+
+
+def test_postgresql_takes_only_tls_logins_and_mlflow_checks_its_certificate(lab):
+    """The right password over a plain connection is refused (hostssl rules
+    only); over TLS with the certificate and name checked (verify-full, what
+    the servers' environment sets) it logs in; verify-full refuses a name the
+    certificate does not carry (stk-db resolves to the same server)."""
+    password = db_password(lab)
+    plain = login(lab, password, sslmode="disable")
+    assert plain.rc != 0
+    assert "no encryption" in plain.stderr, plain.stderr
+    assert login(lab, password).rc == 0
+    other_name = login(lab, password, host="stk-db")
+    assert other_name.rc != 0
+    assert "does not match host name" in other_name.stderr, other_name.stderr
+    for server in lab.group("mlflow_server"):
+        environment = lab.host(server).check_output("cat /etc/mlflow/mlflow.env").split("\n")
+        expected = {"PGSSLMODE=verify-full", "PGSSLROOTCERT=/etc/mlflow/tls/db-ca.crt"}
+        assert expected <= set(environment), server
 
 
 @pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])

@@ -14,7 +14,17 @@ import time
 
 import pytest
 import requests
-from conftest import access_log, access_log_length, changed, changed_tasks, q, uvicorn_workers
+from conftest import (
+    AS_PROXY,
+    TLS_CLIENT,
+    access_log,
+    access_log_length,
+    changed,
+    changed_tasks,
+    q,
+    upstream,
+    uvicorn_workers,
+)
 from test_stack import bucket_keys
 
 BACKUP_DIR = "/var/backups/postgresql"
@@ -179,9 +189,9 @@ def schema(lab) -> dict:
 def versions(lab) -> set[str]:
     """What each server answers on /version (port 5000, the stack's default),
     asked from the proxy, the only host let in."""
-    ask = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+    ask = TLS_CLIENT + "import sys; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
     return {
-        lab.host("stk-proxy").check_output(f"python3 -c {q(ask)} http://{lab.ip(host)}:5000/version")
+        lab.host("stk-proxy").check_output(f"{AS_PROXY} python3 -c {q(ask)} {upstream(lab, host)}/version")
         for host in server_hosts(lab)
     }
 

@@ -6,8 +6,9 @@ $MLFLOW_ENV_FILE (one KEY=VALUE per line, the value verbatim to the end of
 the line: any printable password works the same way in both modes), so they
 never show in `docker inspect`, a unit file or a command line; then runs
 `mlflow ARGS...` (default: `mlflow server`). With `--health` it checks the
-server's /health endpoint instead (the image's HEALTHCHECK); with `schema`
-it prints where the database schemas stand for this MLflow (see schema());
+server's /health endpoint instead (the image's HEALTHCHECK; over HTTPS with
+the server's own certificate when MLFLOW_VM_TLS_CERTFILE is set); with
+`schema` it prints where the database schemas stand for this MLflow (see schema());
 with `migrate` it upgrades them in this process (see migrate()); with
 `gc ARGS` it runs `mlflow gc ARGS` on the backend store (see gc()).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 import urllib.request
 
@@ -130,11 +132,20 @@ def main(args: list[str]) -> int:
             host = "127.0.0.1"
         elif ":" in host:
             host = f"[{host}]"
-        url = "http://{}:{}{}/health".format(
-            host, os.environ.get("MLFLOW_PORT", "5000"), os.environ.get("MLFLOW_STATIC_PREFIX", "")
+        certificate = os.environ.get("MLFLOW_VM_TLS_CERTFILE")
+        url = "{}://{}:{}{}/health".format(
+            "https" if certificate else "http",
+            host,
+            os.environ.get("MLFLOW_PORT", "5000"),
+            os.environ.get("MLFLOW_STATIC_PREFIX", ""),
         )
+        context = None
+        if certificate:
+            # Mutual TLS: the server's own certificate is this client's.
+            context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_VM_TLS_CA") or None)
+            context.load_cert_chain(certificate, os.environ["MLFLOW_VM_TLS_KEYFILE"])
         try:
-            with urllib.request.urlopen(url, timeout=4) as response:
+            with urllib.request.urlopen(url, timeout=4, context=context) as response:
                 return 0 if response.status == 200 else 1
         except OSError as error:
             print(f"{url}: {error}", file=sys.stderr)
