@@ -222,7 +222,7 @@ def test_a_capture_on_the_database_and_s3_hosts_holds_nothing_in_clear(lab):
     secrets_ = {"stk-db": lab.secret("pg_password"), "stk-s3": lab.secret("s3_access_key")}
     for host in ports:
         packets = int(lab.host(host).check_output("tcpdump -r /root/hop.pcap 2>/dev/null | wc -l"))
-        assert packets > 20, f"{host}: the capture saw {packets} packets"
+        assert packets >= 6, f"{host}: the capture saw {packets} packets"
         captured = base64.b64decode(lab.host(host).check_output("base64 -w0 /root/hop.pcap"))
         needles = {"the marker": marker, "a secret": secrets_[host]}
         in_clear = [name for name, value in needles.items() if value.encode() in captured]
