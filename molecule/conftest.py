@@ -102,12 +102,16 @@ class Lab:
         cmd = ["ansible-playbook", "-i", self.inventory, *options, str(PROJECT / playbook)]
         for key, value in extra_vars.items():
             cmd += ["-e", f"{key}={value}" if isinstance(value, str) else json.dumps({key: value})]
+        # Plain text to parse, whatever runs the tests (`molecule verify` asks for colour).
+        env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1"}
         if on_line is None:
-            return subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False)
+            return subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False, env=env)
         lines = []
         with (
             tempfile.TemporaryFile("w+") as stderr,
-            subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=stderr, text=True) as process,
+            subprocess.Popen(
+                cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+            ) as process,
         ):
             for line in process.stdout:
                 lines.append(line)

@@ -28,6 +28,31 @@ def ansible_env(tmp_path_factory):
     }
 
 
+def run_role(
+    folder: Path, env: dict, role: str, variables: dict, *options: str
+) -> subprocess.CompletedProcess:
+    """A role on the controller (tests/playbooks/validate_role.yml) with the
+    given variables (written to FOLDER/vars.json) and ansible-playbook options."""
+    extra = folder / "vars.json"
+    extra.write_text(json.dumps({"role_under_test": role, **variables}))
+    return subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            "localhost,",
+            *options,
+            "-e",
+            f"@{extra}",
+            str(PROJECT / "tests/playbooks/validate_role.yml"),
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+
+
 @pytest.fixture
 def validate_role(tmp_path, ansible_env):
     """Run a role's input checks with the given variables; returns the result."""
@@ -35,23 +60,12 @@ def validate_role(tmp_path, ansible_env):
     def run(role: str, variables: dict, whole_role: bool = False) -> subprocess.CompletedProcess:
         """whole_role: the whole role in check mode (for input it must refuse
         before any task could change something); else only its checks."""
-        extra = tmp_path / "vars.json"
-        extra.write_text(json.dumps({"role_under_test": role, **variables}))
-        return subprocess.run(
-            [
-                "ansible-playbook",
-                "-i",
-                "localhost,",
-                *(["--check"] if whole_role else ["--tags", "validate-only"]),
-                "-e",
-                f"@{extra}",
-                str(PROJECT / "tests/playbooks/validate_role.yml"),
-            ],
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=ansible_env,
+        return run_role(
+            tmp_path,
+            ansible_env,
+            role,
+            variables,
+            *(["--check"] if whole_role else ["--tags", "validate-only"]),
         )
 
     return run

@@ -374,40 +374,6 @@ def test_gc_in_docker_mode_runs_in_the_container(lab):
         assert back.returncode == 0, back.stdout[-4000:]
 
 
-def test_old_versions_beyond_those_kept_are_pruned(lab):
-    """Older venvs on stk-ml1 and older images on stk-ml2: a run keeps the
-    running version and the mlflow_server_keep_versions newest others (here:
-    those installed before, if any, and one more), and
-    removes the rest (only this role's image tags)."""
-    ml1, ml2 = lab.host("stk-ml1"), lab.host("stk-ml2")
-    current = ml1.check_output(f"cat {SCHEMA_FILE}").split("+")[0]
-    installed = set(ml1.check_output("ls /opt/mlflow/venvs").split())
-    keep = len(installed - {current}) + 1
-    for days, version in ((3, "3.0.0"), (2, "3.1.0")):
-        ml1.check_output(
-            f"mkdir -p /opt/mlflow/venvs/{version} && touch -d '{days} days ago' /opt/mlflow/venvs/{version}"
-        )
-    # The oldest: the base image under this role's repository; a newer one built now.
-    ml2.check_output("docker tag mlflow-lab/python:3.11 mlflow-vm/mlflow:3.0.0-oldest")
-    ml2.check_output(
-        "printf 'FROM mlflow-lab/python:3.11\\nLABEL newer=1\\n'"
-        " | docker build -q -t mlflow-vm/mlflow:3.1.0-newer -"
-    )
-    running = ml2.check_output("docker inspect -f '{{.Config.Image}}' mlflow-server")
-    try:
-        run = lab.playbook("playbooks/mlflow_server.yml", mlflow_server_keep_versions=keep)
-        assert run.returncode == 0, run.stdout[-4000:]
-        assert set(ml1.check_output("ls /opt/mlflow/venvs").split()) == installed | {"3.1.0"}
-        images = ml2.check_output("docker images --format '{{.Repository}}:{{.Tag}}'").split()
-        assert running in images, images
-        assert "mlflow-vm/mlflow:3.1.0-newer" in images, images
-        assert "mlflow-vm/mlflow:3.0.0-oldest" not in images, images
-        assert "mlflow-lab/python:3.11" in images, "a base image lost its own name"
-    finally:
-        ml1.check_output("rm -rf /opt/mlflow/venvs/3.0.0 /opt/mlflow/venvs/3.1.0")
-        ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest mlflow-vm/mlflow:3.1.0-newer")
-
-
 def test_check_mode_on_the_converged_stack_shows_the_change_asked_for_and_makes_none(lab):
     """site.yml --check --diff with one setting changed (the workers): only
     the tasks that setting reaches report a change (each server's environment,
@@ -504,26 +470,55 @@ def test_a_version_bump_and_a_config_change_roll_over_the_servers_without_a_fail
     proxy, restarts it, waits for its health and puts it back, while a client
     keeps logging: every request is answered 200, and none was retried on the
     other server (nginx would hide a server restarting but not drained: it
-    retries a refused request; a drained server is never tried)."""
+    retries a refused request; a drained server is never tried).
+
+    Then the old versions: with older venvs planted on stk-ml1 and older
+    images on stk-ml2, the run keeps the running version and the
+    mlflow_server_keep_versions newest others (here: those installed before
+    and one more) and removes the rest (only this role's image tags)."""
     version, workers = "3.17.1", 3
     inventory = (running(lab), lab.var("stk-ml1", "mlflow_server_workers"))
     assert inventory[0] != version, f"the servers already run {version}: converge the lab again first"
     assert inventory[1] != workers, inventory
+    ml1, ml2 = lab.host("stk-ml1"), lab.host("stk-ml2")
+    installed = set(ml1.check_output("ls /opt/mlflow/venvs").split())
+    for days, old in ((3, "3.0.0"), (2, "3.1.0")):
+        venv = f"/opt/mlflow/venvs/{old}"
+        ml1.check_output(f"mkdir -p {venv} && touch -d '{days} days ago' {venv}")
+    # The oldest: the base image under this role's repository; a newer one built now.
+    ml2.check_output("docker tag mlflow-lab/python:3.11 mlflow-vm/mlflow:3.0.0-oldest")
+    ml2.check_output(
+        "printf 'FROM mlflow-lab/python:3.11\\nLABEL newer=1\\n'"
+        " | docker build -q -t mlflow-vm/mlflow:3.1.0-newer -"
+    )
+    image = ml2.check_output("docker inspect -f '{{.Config.Image}}' mlflow-server")
     before = started(lab)
     logged = access_log_length(lab.host("stk-proxy"))
-    with Traffic(lab) as traffic:
-        run = lab.playbook(
-            "playbooks/mlflow_server.yml",
-            mlflow_stack_mlflow_version=version,
-            mlflow_server_workers=workers,
-        )
-    assert run.returncode == 0, run.stdout[-4000:]
-    print(f"roll to {version} with {workers} workers:", traffic.summary())
-    assert "Migrate the schemas" not in run.stdout
-    assert "TASK [postgresql : Dump the databases now" not in run.stdout
-    assert all(a != b for a, b in zip(started(lab), before, strict=True)), "a server was not restarted"
-    assert versions(lab) == {version}
-    assert {uvicorn_workers(lab.host(h)) for h in server_hosts(lab)} == {workers}
-    assert len(traffic.answers) > 50, traffic.summary()
-    assert traffic.failed() == [], traffic.summary()
-    assert retried_since(lab, logged) == [], "requests sent to a server that was not drained"
+    try:
+        with Traffic(lab) as traffic:
+            run = lab.playbook(
+                "playbooks/mlflow_server.yml",
+                mlflow_stack_mlflow_version=version,
+                mlflow_server_workers=workers,
+                mlflow_server_keep_versions=len(installed - {version}) + 1,
+            )
+        assert run.returncode == 0, run.stdout[-4000:]
+        print(f"roll to {version} with {workers} workers:", traffic.summary())
+        assert "Migrate the schemas" not in run.stdout
+        assert "TASK [postgresql : Dump the databases now" not in run.stdout
+        assert all(a != b for a, b in zip(started(lab), before, strict=True)), "a server was not restarted"
+        assert versions(lab) == {version}
+        assert {uvicorn_workers(lab.host(h)) for h in server_hosts(lab)} == {workers}
+        assert len(traffic.answers) > 50, traffic.summary()
+        assert traffic.failed() == [], traffic.summary()
+        assert retried_since(lab, logged) == [], "requests sent to a server that was not drained"
+
+        assert set(ml1.check_output("ls /opt/mlflow/venvs").split()) == installed | {version, "3.1.0"}
+        images = ml2.check_output("docker images --format '{{.Repository}}:{{.Tag}}'").split()
+        assert image in images, images
+        assert "mlflow-vm/mlflow:3.1.0-newer" in images, images
+        assert "mlflow-vm/mlflow:3.0.0-oldest" not in images, images
+        assert "mlflow-lab/python:3.11" in images, "a base image lost its own name"
+    finally:
+        ml1.check_output("rm -rf /opt/mlflow/venvs/3.0.0 /opt/mlflow/venvs/3.1.0")
+        ml2.run("docker rmi mlflow-vm/mlflow:3.0.0-oldest mlflow-vm/mlflow:3.1.0-newer")
