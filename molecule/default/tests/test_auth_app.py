@@ -37,7 +37,6 @@ def auth_app(lab, door):
         "mlflow_stack_auth_mode": "mlflow",
         "mlflow_stack_auth_admin_password": passwords["admin"],
         "mlflow_server_flask_secret_key": secrets.token_hex(32),
-        "mlflow_server_auth_default_permission": "NO_PERMISSIONS",
         "mlflow_server_auth_users": [
             {"name": "carol", "password": passwords["carol"]},
             {"name": "dave", "password": passwords["dave"]},
@@ -75,7 +74,7 @@ def test_mlflow_auth_app_mode(lab, door, ci, auth_app):
     get = f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}"
     assert request("GET", get, user="carol", password=carol)[0] == "200"
     assert request("GET", get, user="dave", password=dave)[0] == "403", (
-        "dave has no permission on carol's experiment"
+        "dave has no permission on carol's experiment (the role's default keeps users apart)"
     )
 
     key = lab.host("aio").check_output("grep ^MLFLOW_FLASK_SERVER_SECRET_KEY= /etc/mlflow/mlflow.env")
