@@ -75,7 +75,13 @@ class Lab:
         """A variable of `host` as the scenario's inventory sets it (templated)."""
         out = subprocess.run(
             ["ansible", "-i", self.inventory, host, "-m", "ansible.builtin.debug", "-a", f"var={name}"],
-            env={**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"},
+            # JSON alone on stdout: no other callback (profile_tasks, when set
+            # for a profiled run) may print there.
+            env={
+                **{k: v for k, v in os.environ.items() if k != "ANSIBLE_CALLBACKS_ENABLED"},
+                "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+                "ANSIBLE_STDOUT_CALLBACK": "json",
+            },
             cwd=PROJECT,
             check=True,
             capture_output=True,

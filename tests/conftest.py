@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -57,38 +59,81 @@ def run_role(
 def validate_role(tmp_path, ansible_env):
     """Run a role's input checks with the given variables; returns the result."""
 
-    def run(role: str, variables: dict, whole_role: bool = False) -> subprocess.CompletedProcess:
-        """whole_role: the whole role in check mode (for input it must refuse
-        before any task could change something); else only its checks."""
-        return run_role(
-            tmp_path,
-            ansible_env,
-            role,
-            variables,
-            *(["--check"] if whole_role else ["--tags", "validate-only"]),
-        )
+    def run(role: str, variables: dict) -> subprocess.CompletedProcess:
+        return run_role(tmp_path, ansible_env, role, variables, "--tags", "validate-only")
 
     return run
 
 
-@pytest.fixture
-def rejects(validate_role):
-    """Assert the role refuses the variables, names the problem, and does so
-    before any task that could change a host: the whole role runs (check
-    mode, on the controller) and stops at its checks with nothing changed."""
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory, ansible_env):
+    """The role refuses each input, names the problem, and does so before
+    any task that could change a host. refusals(role, [variables, ...]) runs
+    the whole role once in check mode, each input a host of its own
+    (connection local, the input as its host variables); check(variables,
+    message) asserts for that input's host: it failed, in one of the role's
+    checks, with the message, and no task before reported a change. One run
+    for all inputs: ansible-playbook's start costs more than a host's checks."""
 
-    def check(role: str, variables: dict, message: str) -> None:
-        result = validate_role(role, {k: v for k, v in variables.items() if v is not None}, whole_role=True)
-        output = " ".join((result.stdout + result.stderr).split())
-        assert result.returncode != 0, output
-        assert message in output, output
-        # The task that stopped the run is one of the role's checks, and no
-        # task before it would have changed anything (check mode reports it).
-        failed = re.findall(r"TASK \[([^\]]+)\]", result.stdout.split("fatal:")[0])[-1]
-        assert failed.startswith((f"{role} : Validating arguments", f"{role} : Check")), failed
-        assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s", result.stdout), result.stdout[-2000:]
+    def run(role: str, inputs: list[dict]) -> Callable[[dict, str], None]:
+        folder = tmp_path_factory.mktemp(f"refusals-{role}")
+        cache = Path(ansible_env["ANSIBLE_CACHE_PLUGIN_CONNECTION"])
+        if not list(cache.glob("*localhost")):
+            subprocess.run(
+                ["ansible-playbook", "-i", "localhost,", str(PROJECT / "tests/playbooks/facts.yml")],
+                cwd=PROJECT,
+                env=ansible_env,
+                capture_output=True,
+                check=True,
+            )
+        # The controller's facts, gathered once, as each host's (gathering=smart
+        # reads them); the cache names its files PREFIX + host ("s1_" in 2.19).
+        (facts,) = cache.glob("*localhost")
+        prefix = facts.name.removesuffix("localhost")
+        hosts = {}
+        for number, variables in enumerate(inputs):
+            name = f"input{number}"
+            shutil.copyfile(facts, cache / f"{prefix}{name}")
+            hosts[name] = {
+                **{k: v for k, v in variables.items() if v is not None},
+                "ansible_connection": "local",
+                "role_under_test": role,
+            }
+        inventory = folder / "inventory.json"
+        inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
+        result = subprocess.run(
+            [
+                "ansible-playbook",
+                "-i",
+                str(inventory),
+                "--check",
+                str(PROJECT / "tests/playbooks/validate_role.yml"),
+            ],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=ansible_env,
+        )
+        names = {json.dumps(v, sort_keys=True): n for n, v in zip(hosts, inputs, strict=True)}
 
-    return check
+        def check(variables: dict, message: str) -> None:
+            host = names[json.dumps(variables, sort_keys=True)]
+            blocks = result.stdout.split("\nTASK [")
+            # The task whose block holds this host's failure, and the failure.
+            failed = [b for b in blocks if re.search(rf"^(fatal|failed): \[{host}\]", b, re.M)]
+            assert failed, f"{host} did not fail: " + result.stdout[-3000:] + result.stderr[-2000:]
+            first = failed[0]
+            task = first.split("]")[0]
+            assert task.startswith((f"{role} : Validating arguments", f"{role} : Check")), task
+            mine = re.search(rf"^(?:fatal|failed): \[{host}\].*?(?=^\S|\Z)", first, re.M | re.S).group(0)
+            assert message in " ".join(mine.split()), mine
+            # No task before the check would have changed anything.
+            assert re.search(rf"^{host}\s+: ok=\d+\s+changed=0\s", result.stdout, re.M), result.stdout[-2000:]
+
+        return check
+
+    return run
 
 
 @pytest.fixture

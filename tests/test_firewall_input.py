@@ -20,37 +20,44 @@ def test_good_input_passes(accepts):
     accepts("firewall", GOOD)
 
 
+BAD = [
+    # An empty address: the facts of a host in a group were not gathered.
+    (
+        {"firewall_allow": [{"name": "mlflow", "port": 5000, "sources": [""]}]},
+        "sources must be IP addresses or networks",
+    ),
+    (
+        {"firewall_allow": [{"name": "mlflow", "port": 5000, "sources": ["mlflow-proxy-1"]}]},
+        "sources must be IP addresses or networks, not ['mlflow-proxy-1']",
+    ),
+    (
+        {"firewall_allow": [{"name": "x", "port": "http", "sources": []}]},
+        "ports must be a number or first-last",
+    ),
+    ({"firewall_allow": [{"name": "x", "port": 80, "proto": "icmp"}]}, "proto must be one of"),
+    ({"firewall_allow": [{"port": 80}]}, "missing required arguments: name"),
+    ({"firewall_ssh_sources": ["bastion"]}, "firewall_ssh_sources must be IP addresses"),
+    ({"firewall_ssh_port": 0}, "firewall_ssh_port=0 is not a port"),
+    # A quote would end the nft string the name goes into.
+    (
+        {"firewall_container_interfaces": ['docker0" accept #']},
+        "firewall_container_interfaces must be interface names",
+    ),
+    (
+        {"firewall_container_interfaces": ["br-*-x"]},
+        "firewall_container_interfaces must be interface names",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def refused(refusals):
+    """Every input of BAD in one run of the role (tests/conftest.py: refusals)."""
+    return refusals("firewall", [{**GOOD, **case[0]} for case in BAD])
+
+
 @pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        # An empty address: the facts of a host in a group were not gathered.
-        (
-            {"firewall_allow": [{"name": "mlflow", "port": 5000, "sources": [""]}]},
-            "sources must be IP addresses or networks",
-        ),
-        (
-            {"firewall_allow": [{"name": "mlflow", "port": 5000, "sources": ["mlflow-proxy-1"]}]},
-            "sources must be IP addresses or networks, not ['mlflow-proxy-1']",
-        ),
-        (
-            {"firewall_allow": [{"name": "x", "port": "http", "sources": []}]},
-            "ports must be a number or first-last",
-        ),
-        ({"firewall_allow": [{"name": "x", "port": 80, "proto": "icmp"}]}, "proto must be one of"),
-        ({"firewall_allow": [{"port": 80}]}, "missing required arguments: name"),
-        ({"firewall_ssh_sources": ["bastion"]}, "firewall_ssh_sources must be IP addresses"),
-        ({"firewall_ssh_port": 0}, "firewall_ssh_port=0 is not a port"),
-        # A quote would end the nft string the name goes into.
-        (
-            {"firewall_container_interfaces": ['docker0" accept #']},
-            "firewall_container_interfaces must be interface names",
-        ),
-        (
-            {"firewall_container_interfaces": ["br-*-x"]},
-            "firewall_container_interfaces must be interface names",
-        ),
-    ],
-    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
+    ("changes", "message"), BAD, ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None
 )
-def test_bad_input_fails_before_any_change(rejects, changes, message):
-    rejects("firewall", {**GOOD, **changes}, message)
+def test_bad_input_fails_before_any_change(refused, changes, message):
+    refused({**GOOD, **changes}, message)

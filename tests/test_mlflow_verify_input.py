@@ -28,37 +28,44 @@ def test_open_server_needs_no_user_when_auth_not_expected(accepts):
     )
 
 
+BAD = [
+    ({"mlflow_verify_url": ""}, "mlflow_verify_url= is not an http(s):// URL (site.yml sets it"),
+    (
+        {"mlflow_verify_url": "mlflow.example.com"},
+        "mlflow_verify_url=mlflow.example.com is not an http(s)",
+    ),
+    ({"mlflow_verify_password": ""}, "mlflow_verify_username and mlflow_verify_password go together"),
+    (
+        {"mlflow_verify_username": "", "mlflow_verify_password": ""},
+        "mlflow_verify_username is empty while mlflow_verify_expect_auth is on",
+    ),
+    (
+        {"mlflow_verify_ca_cert": "/nonexistent/ca.crt"},
+        "mlflow_verify_ca_cert=/nonexistent/ca.crt is not a file",
+    ),
+    (
+        {"mlflow_verify_resolve": ["mlflow.example.com"]},
+        "mlflow_verify_resolve entries must be HOST:ADDRESS",
+    ),
+    (
+        {"mlflow_verify_runner": "nowhere"},
+        "mlflow_verify_runner=nowhere is neither localhost nor an inventory",
+    ),
+    ({"mlflow_verify_install_source": "conda"}, "mlflow_verify_install_source must be one of"),
+]
+
+
+@pytest.fixture(scope="module")
+def refused(refusals):
+    """Every input of BAD in one run of the role (tests/conftest.py: refusals)."""
+    return refusals("mlflow_verify", [{**GOOD, **case[0]} for case in BAD])
+
+
 @pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        ({"mlflow_verify_url": ""}, "mlflow_verify_url= is not an http(s):// URL (site.yml sets it"),
-        (
-            {"mlflow_verify_url": "mlflow.example.com"},
-            "mlflow_verify_url=mlflow.example.com is not an http(s)",
-        ),
-        ({"mlflow_verify_password": ""}, "mlflow_verify_username and mlflow_verify_password go together"),
-        (
-            {"mlflow_verify_username": "", "mlflow_verify_password": ""},
-            "mlflow_verify_username is empty while mlflow_verify_expect_auth is on",
-        ),
-        (
-            {"mlflow_verify_ca_cert": "/nonexistent/ca.crt"},
-            "mlflow_verify_ca_cert=/nonexistent/ca.crt is not a file",
-        ),
-        (
-            {"mlflow_verify_resolve": ["mlflow.example.com"]},
-            "mlflow_verify_resolve entries must be HOST:ADDRESS",
-        ),
-        (
-            {"mlflow_verify_runner": "nowhere"},
-            "mlflow_verify_runner=nowhere is neither localhost nor an inventory",
-        ),
-        ({"mlflow_verify_install_source": "conda"}, "mlflow_verify_install_source must be one of"),
-    ],
-    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
+    ("changes", "message"), BAD, ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None
 )
-def test_bad_input_fails_before_any_change(rejects, changes, message):
-    rejects("mlflow_verify", {**GOOD, **changes}, message)
+def test_bad_input_fails_before_any_change(refused, changes, message):
+    refused({**GOOD, **changes}, message)
 
 
 def test_password_does_not_leak(hides):

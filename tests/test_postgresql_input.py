@@ -23,63 +23,67 @@ def test_good_input_passes(accepts):
     accepts("postgresql", GOOD)
 
 
-@pytest.mark.parametrize(
-    ("variables", "message"),
-    [
-        pytest.param(
-            with_(postgresql_version="9.6"), "postgresql_version=9.6 is not available", id="version"
-        ),
-        pytest.param(with_(postgresql_port=70000), "postgresql_port=70000 is not a TCP port", id="port"),
-        pytest.param(
-            {k: v for k, v in GOOD.items() if k != "postgresql_users"},
-            "missing required arguments: postgresql_users",
-            id="users-missing",
-        ),
-        pytest.param(
-            with_(postgresql_users=[{"name": "mlflow"}]),
-            "missing required arguments: password",
-            id="password-missing",
-        ),
-        pytest.param(
-            with_(postgresql_users=[{"name": "mlflow", "password": ""}]),
-            "the password of mlflow is empty or shorter",
-            id="password-empty",
-        ),
-        pytest.param(
-            with_(postgresql_users=[{"name": "mlflow", "password": "short"}]),
-            "the password of mlflow is empty or shorter",
-            id="password-short",
-        ),
-        pytest.param(
-            with_(postgresql_hba_clients=["10.0.0.0/33"]),
-            "malformed addresses/CIDRs: 10.0.0.0/33",
-            id="cidr-prefix",
-        ),
-        pytest.param(
-            with_(postgresql_hba_clients=["10.1.2.3/24"]),
-            "malformed addresses/CIDRs: 10.1.2.3/24",
-            id="cidr-host-bits",
-        ),
-        pytest.param(
-            with_(postgresql_hba_clients=["db.example.com"]),
-            "malformed addresses/CIDRs: db.example.com",
-            id="cidr-not-an-address",
-        ),
-        pytest.param(
-            with_(postgresql_hba_clients=[]),
-            "postgresql_hba_clients is empty and group mlflow_server has no hosts",
-            id="no-clients",
-        ),
-        pytest.param(
-            with_(postgresql_databases=[{"name": "mlflow", "owner": "nobody"}]),
-            "owner(s) nobody not in postgresql_users",
-            id="unknown-owner",
-        ),
-        pytest.param(with_(postgresql_backup_keep=0), "postgresql_backup_keep must be at least 1", id="keep"),
-    ],
-)
-def test_bad_input_fails_before_any_change(rejects, variables, message):
-    rejects("postgresql", variables, message)
+BAD = [
+    pytest.param(with_(postgresql_version="9.6"), "postgresql_version=9.6 is not available", id="version"),
+    pytest.param(with_(postgresql_port=70000), "postgresql_port=70000 is not a TCP port", id="port"),
+    pytest.param(
+        {k: v for k, v in GOOD.items() if k != "postgresql_users"},
+        "missing required arguments: postgresql_users",
+        id="users-missing",
+    ),
+    pytest.param(
+        with_(postgresql_users=[{"name": "mlflow"}]),
+        "missing required arguments: password",
+        id="password-missing",
+    ),
+    pytest.param(
+        with_(postgresql_users=[{"name": "mlflow", "password": ""}]),
+        "the password of mlflow is empty or shorter",
+        id="password-empty",
+    ),
+    pytest.param(
+        with_(postgresql_users=[{"name": "mlflow", "password": "short"}]),
+        "the password of mlflow is empty or shorter",
+        id="password-short",
+    ),
+    pytest.param(
+        with_(postgresql_hba_clients=["10.0.0.0/33"]),
+        "malformed addresses/CIDRs: 10.0.0.0/33",
+        id="cidr-prefix",
+    ),
+    pytest.param(
+        with_(postgresql_hba_clients=["10.1.2.3/24"]),
+        "malformed addresses/CIDRs: 10.1.2.3/24",
+        id="cidr-host-bits",
+    ),
+    pytest.param(
+        with_(postgresql_hba_clients=["db.example.com"]),
+        "malformed addresses/CIDRs: db.example.com",
+        id="cidr-not-an-address",
+    ),
+    pytest.param(
+        with_(postgresql_hba_clients=[]),
+        "postgresql_hba_clients is empty and group mlflow_server has no hosts",
+        id="no-clients",
+    ),
+    pytest.param(
+        with_(postgresql_databases=[{"name": "mlflow", "owner": "nobody"}]),
+        "owner(s) nobody not in postgresql_users",
+        id="unknown-owner",
+    ),
+    pytest.param(with_(postgresql_backup_keep=0), "postgresql_backup_keep must be at least 1", id="keep"),
+]
+
+
+@pytest.fixture(scope="module")
+def refused(refusals):
+    """Every input of BAD in one run of the role (tests/conftest.py: refusals)."""
+    return refusals("postgresql", [case.values[0] for case in BAD])
+
+
+@pytest.mark.parametrize(("variables", "message"), BAD)
+def test_bad_input_fails_before_any_change(refused, variables, message):
+    refused(variables, message)
 
 
 # A short password (refused for itself) and a good one next to another error.

@@ -1,11 +1,47 @@
-"""All-in-one (scenario default): one host holds every part, verified through its proxy."""
+"""All-in-one (scenario default): one host holds every part, verified through
+its proxy, over a server's life: MLflow 3.16.1 from the package index as a
+systemd service (prepare.yml), then upgraded and switched to docker mode in
+one converge; check mode on the converged host."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
-from conftest import open_ports
+from conftest import (
+    AS_PROXY,
+    TLS_CLIENT,
+    FrontDoor,
+    changed,
+    changed_tasks,
+    kept_alive_ms,
+    open_ports,
+    q,
+    scenario,
+    uvicorn_workers,
+    wait_healthy,
+)
+
+LAB = scenario()
+PUBLIC = LAB.var("aio", "mlflow_stack_public_name")
+CONTAINER = "mlflow-server"
+BACKUPS = "/var/backups/postgresql/mlflow"
+MIGRATIONS = "/var/lib/mlflow/migrations.log"
+# MLflow itself, as the proxy reaches it (mutual TLS: AS_PROXY).
+DIRECT = "https://127.0.0.1:5000"
+
+# Runs on the host under AS_PROXY: one request straight to MLflow.
+# REQUEST METHOD PATH HEADERS_JSON [BODY]; prints the HTTP status.
+REQUEST = (
+    TLS_CLIENT
+    + r"""
+import http.client, json, sys
+conn = http.client.HTTPSConnection("127.0.0.1", 5000, context=tls_context(), timeout=30)
+conn.request(sys.argv[1], sys.argv[2], body=(sys.argv[4:] or [None])[0], headers=json.loads(sys.argv[3]))
+print(conn.getresponse().status)
+"""
+)
 
 
 @pytest.fixture(scope="module")
@@ -13,15 +49,105 @@ def aio(lab):
     return lab.host("aio")
 
 
-def test_the_verification_passed_through_the_proxy(lab):
+@pytest.fixture(scope="module")
+def door(lab):
+    return FrontDoor(lab, client="aio-outsider", proxy="aio")
+
+
+def direct(aio, method: str, path: str, headers: dict, body: str | None = None) -> str:
+    args = [method, path, json.dumps(headers), *([body] if body is not None else [])]
+    return aio.check_output(f"{AS_PROXY} python3 -c {q(REQUEST)} {' '.join(q(a) for a in args)}")
+
+
+def through_the_door(lab, door, path: str) -> str:
+    """The body of a GET through the front door as the inventory's user."""
+    auth = q(f"ci:{lab.secret('ci_password')}")
+    return door.client.check_output(
+        f"curl -sf --cacert {door.CA} --resolve {door.name}:443:{door.proxy_ip} -u {auth} "
+        f"{q(f'https://{door.name}{path}')}"
+    )
+
+
+def inspect(aio, name=CONTAINER):
+    return json.loads(aio.check_output(f"docker inspect {q(name)}"))[0]
+
+
+def wait_container_healthy(aio, timeout=240):
+    deadline = time.time() + timeout
+    state = {}
+    while time.time() < deadline:
+        state = inspect(aio)["State"]
+        if state.get("Running") and state.get("Health", {}).get("Status") == "healthy":
+            return state
+        time.sleep(3)
+    raise AssertionError(f"{CONTAINER} not healthy within {timeout}s: {state}")
+
+
+def count(host, command):
+    return int(host.check_output(command) or 0)
+
+
+def test_the_upgrade_backed_up_and_migrated_once_with_no_secret_on_a_command_line(lab, aio):
+    """3.16.1 -> 3.17.2 in converge (the idempotence run after it changed
+    nothing): one backup, one migration, each named in the migration log;
+    the first install's pre-migration dump went once the upgrade's migration
+    worked (the upgrade's stays until the next); the sampler prepare.yml
+    started saw every command line on the host meanwhile, and no secret
+    among them."""
+    aio.check_output("touch /tmp/ps-stop; sleep 1")
+    assert count(aio, "grep -c 'mlflow-entrypoint migrate' /tmp/ps-samples || true") > 0, (
+        "the sampler did not run during the migration"
+    )
+    # ps prints its header once a sample: the sampler sampled all along.
+    samples = count(aio, "grep -c '^COMMAND$' /tmp/ps-samples || true")
+    assert samples > 10, f"{samples} samples"
+    for secret in ("pg_password", "s3_secret_key", "ci_password"):
+        hits = count(aio, f"grep -c -F -- {q(lab.secret(secret))} /tmp/ps-samples || true")
+        assert hits == 0, f"{secret} on a command line"
+    # The first install's migration (an empty database), then the upgrade's.
+    log = aio.file(MIGRATIONS).content_string.splitlines()
+    assert len(log) == 2, log
+    assert " none -> 3.16.1" in log[0], log
+    assert " 3.16.1 -> 3.17.2" in log[1], log
+    first, backup = (line.split(" backup=")[1] for line in log)
+    assert backup.endswith(".pre-migration.dump"), backup
+    assert aio.file(backup).is_file, backup
+    assert not aio.file(first).exists, "the first install's dump outlived the next successful migration"
+    # Only pre-migration dumps: the daily timer (02:30 + up to 10 min) may
+    # have added its own while the suite ran.
+    dumps = aio.check_output(f"ls -1 {BACKUPS}").split()
+    pre_migration = [d for d in dumps if d.endswith(".pre-migration.dump")]
+    assert pre_migration == [backup.rsplit("/", 1)[1]], f"a backup without a migration: {dumps}"
+    assert aio.file("/var/lib/mlflow/schema-version").content_string.strip() == "3.17.2"
+    assert direct(aio, "GET", "/version", {"Host": PUBLIC}) == "200"
+
+
+def test_the_switch_from_systemd_keeps_earlier_runs(lab, aio, door):
+    """prepare.yml ran MLflow as a systemd service and logged a run with an
+    artifact through the front door; converge switched to docker."""
+    before = json.loads(door.client.file("/var/tmp/systemd-run.json").content_string)
+    run = json.loads(through_the_door(lab, door, f"/api/2.0/mlflow/runs/get?run_id={before['run_id']}"))
+    assert {p["key"]: p["value"] for p in run["run"]["data"]["params"]} == {"mode": "systemd"}
+    path = before["artifact_uri"].removeprefix("mlflow-artifacts:/") + "/notes/systemd.txt"
+    artifact = through_the_door(lab, door, f"/api/2.0/mlflow-artifacts/artifacts/{path}")
+    assert artifact == "logged under systemd"
+    assert not aio.file("/etc/systemd/system/mlflow-server.service").exists
+    assert aio.run("systemctl is-active mlflow-server").stdout.strip() != "active"
+
+
+def test_the_verification_passed_through_the_proxy(lab, aio):
     report = json.loads((lab.ephemeral / "verify" / "report.json").read_text())
-    assert report["tracking_uri"] == f"https://{lab.var('aio', 'mlflow_stack_public_name')}"
+    assert report["tracking_uri"] == f"https://{PUBLIC}"
     assert report["ok"] is True, report["failed"]
     names = [c["name"] for c in report["checks"]]
     assert names[:3] == ["server answers", "TLS verified", "credentials required"]
+    status = f"SELECT status FROM runs WHERE run_uuid = '{report['run_id']}'"
+    assert aio.check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(status)}") == "FINISHED"
 
 
 def test_mlflow_listens_on_loopback_only(aio):
+    """In docker mode on the host network: MLflow itself on loopback only."""
+    assert inspect(aio)["HostConfig"]["NetworkMode"] == "host"
     listening = aio.check_output("ss -Htln 'sport = :5000'").split("\n")
     assert [line.split()[3] for line in listening] == ["127.0.0.1:5000"]
     assert "server 127.0.0.1:5000" in aio.check_output("cat /etc/nginx/sites-available/mlflow.conf")
@@ -29,3 +155,167 @@ def test_mlflow_listens_on_loopback_only(aio):
 
 def test_only_the_proxy_answers_from_outside(lab):
     assert open_ports(lab, "aio-outsider", ["aio"]) == {"aio": [80, 443]}
+
+
+def test_engine_settings_from_variables(lab, aio):
+    setting = {
+        name: lab.var("aio", f"docker_engine_{name}")
+        for name in ("log_max_size", "log_max_file", "live_restore", "daemon_options")
+    }
+    info = json.loads(aio.check_output("docker info --format '{{json .}}'"))
+    assert info["LiveRestoreEnabled"] is setting["live_restore"] is False
+    assert info["LoggingDriver"] == "json-file"
+    assert info["Labels"] == setting["daemon_options"]["labels"]
+    daemon = json.loads(aio.file("/etc/docker/daemon.json").content_string)
+    expected = {"max-size": setting["log_max_size"], "max-file": str(setting["log_max_file"])}
+    assert daemon["log-opts"] == expected
+    assert expected != {"max-size": "20m", "max-file": "5"}, "the scenario must differ from the defaults"
+
+
+def test_container_healthy_non_root_with_restart_policy(aio):
+    wait_container_healthy(aio)
+    container = inspect(aio)
+    uid = aio.user("mlflow").uid
+    assert container["Config"]["User"] == f"{uid}:{aio.group('mlflow').gid}"
+    assert uid != 0
+    assert aio.check_output(f"docker exec {CONTAINER} id -u") == str(uid)
+    host = container["HostConfig"]
+    assert host["RestartPolicy"]["Name"] == "unless-stopped"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"]
+    assert host["Memory"] == 3 * 1024**3
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "50m", "max-file": "5"}}
+
+
+def test_image_tag_carries_the_version_and_holds_no_build_tools(aio):
+    image = inspect(aio)["Config"]["Image"]
+    assert image.startswith("mlflow-vm/mlflow:3.17.2-")
+    check = (
+        "import importlib.util, os, shutil; print(importlib.util.find_spec('pip') is None, "
+        "os.path.exists('/wheels'), shutil.which('gcc') is None)"
+    )
+    out = aio.check_output(
+        f"docker run --rm --network none --entrypoint /opt/mlflow/bin/python {q(image)} -c {q(check)}"
+    )
+    assert out == "True False True"
+    assert inspect(aio, image)["Config"]["Healthcheck"]["Test"][-1] == "--health"
+
+
+def test_secrets_stay_out_of_inspect_and_command_lines(lab, aio):
+    password = lab.secret("pg_password")
+    s3_secret = lab.secret("s3_secret_key")
+    assert password not in aio.check_output(f"docker inspect {CONTAINER}")
+    assert s3_secret not in aio.check_output(f"docker inspect {CONTAINER}")
+    assert password not in aio.check_output("ps -eo args")
+    env = aio.file("/etc/mlflow/mlflow.env")
+    assert (env.user, env.group, env.mode) == ("root", "mlflow", 0o640)
+    assert f"PGPASSWORD={password}" in env.content_string
+
+
+def test_daily_backups_never_prune_the_dump_a_rollback_needs(lab, aio):
+    """The rollback command printed for the upgrade names its pre-migration
+    dump: however many scheduled backups run after it (keep + 1 here), that
+    dump stays, and the scheduled ones are pruned to keep."""
+    keep = lab.var("aio", "postgresql_backup_keep")
+    backup = aio.file(MIGRATIONS).content_string.splitlines()[-1].split(" backup=")[1]
+    # The script the timer's service runs, as its user (systemd would refuse
+    # more than 5 starts of the service in 10 s).
+    for _ in range(keep + 1):
+        aio.check_output("runuser -u postgres -- /usr/local/sbin/postgresql-backup")
+    dumps = aio.check_output(f"ls -1 {BACKUPS}").split()
+    assert backup.rsplit("/", 1)[1] in dumps, "a daily backup pruned the pre-migration dump"
+    assert len([d for d in dumps if not d.endswith(".pre-migration.dump")]) == keep, dumps
+
+
+@pytest.mark.parametrize(
+    ("host", "status"), [(PUBLIC, "200"), (f"{PUBLIC}:443", "200"), ("evil.example.com", "403")]
+)
+def test_host_header_check_allows_the_public_name(aio, host, status):
+    assert direct(aio, "GET", "/api/2.0/mlflow/experiments/search?max_results=1", {"Host": host}) == status
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"), [(f"https://{PUBLIC}", "200"), ("https://evil.example.com", "403")]
+)
+def test_cors_allows_the_public_origin(aio, origin, status):
+    headers = {"Host": PUBLIC, "Origin": origin, "Content-Type": "application/json"}
+    body = json.dumps({"name": f"cors-{time.time_ns()}"})
+    assert direct(aio, "POST", "/api/2.0/mlflow/experiments/create", headers, body) == status
+
+
+def test_configured_number_of_workers(lab, aio):
+    assert uvicorn_workers(aio) == lab.var("aio", "mlflow_server_workers") > 1
+
+
+def test_kept_alive_connections_do_not_wait_for_delayed_acks(aio):
+    """The proxy keeps its connections to MLflow open (nginx_proxy_upstream_keepalive):
+    the role's TCP_NODELAY module must hold with asyncio's loop (this scenario's
+    package list has no uvloop), or each reused request stalls >= 40 ms."""
+    assert kept_alive_ms(aio, "127.0.0.1", 5000, PUBLIC, env=AS_PROXY) < 20
+
+
+def test_prometheus_metrics(aio):
+    ask = TLS_CLIENT + f"print(urllib.request.urlopen('{DIRECT}/metrics', timeout=10).read().decode())"
+    body = aio.check_output(f"{AS_PROXY} python3 -c {q(ask)}")
+    assert "mlflow_http_request" in body or "flask_http_request" in body
+
+
+def started(aio) -> str:
+    return aio.check_output("docker inspect -f '{{.State.StartedAt}}' mlflow-server")
+
+
+def test_check_mode_on_the_converged_host_shows_the_change_asked_for_and_makes_none(lab, aio):
+    """site.yml --check --diff with one setting changed (the workers): only
+    the tasks that setting reaches report a change (the server's environment,
+    its drain, new container and undrain), every other task of the converged
+    host none; and nothing changes: no file written, no server restarted,
+    none left drained."""
+    workers = lab.var("aio", "mlflow_server_workers")
+    assert workers != 3, workers
+    env_file = "sha256sum /etc/mlflow/mlflow.env"
+    before_file, before = aio.check_output(env_file), started(aio)
+    run = lab.playbook("site.yml", "--check", "--diff", mlflow_server_workers=3)
+    assert sum(changed(run)) > 0, "check mode did not see the change"
+    expected = {
+        ("mlflow_server : Write the server environment (secrets; shared by every install mode)", "aio"),
+        ("mlflow_server : Run the MLflow container", "aio"),
+        # Delegated to the host itself: no " -> " in the label.
+        ("nginx_proxy : Mark the server down in the upstream, or up again", "aio"),
+        ("nginx_proxy : Reload nginx", "aio"),
+    }
+    seen = changed_tasks(run)
+    assert seen == expected, seen ^ expected
+    assert aio.check_output(env_file) == before_file, "check mode wrote a file"
+    assert started(aio) == before, "check mode restarted the server"
+    upstream = aio.check_output("grep -c ' down;' /etc/nginx/sites-available/mlflow.conf || true")
+    assert upstream == "0", "check mode left the server drained"
+
+
+def test_killed_container_restarts_without_data_loss(lab, aio, door):
+    before = inspect(aio)["State"]["Pid"]
+    aio.check_output(f"kill -KILL {before}")
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        state = inspect(aio)["State"]
+        if state["Running"] and state["Pid"] not in (0, before):
+            break
+        time.sleep(1)
+    assert inspect(aio)["RestartCount"] >= 1, "the engine did not restart the crashed container"
+    wait_container_healthy(aio)
+    wait_healthy(aio, DIRECT, env=AS_PROXY)
+    run_id = json.loads(door.client.file("/var/tmp/systemd-run.json").content_string)["run_id"]
+    assert run_id in through_the_door(lab, door, f"/api/2.0/mlflow/runs/get?run_id={run_id}")
+
+
+def test_engine_restart_brings_mlflow_back(lab, aio, door):
+    """live-restore is off here: the engine's restart stops the container,
+    and the restart policy starts it again (a new start, a new process)."""
+    before = inspect(aio)["State"]
+    aio.check_output("systemctl restart docker")
+    wait_container_healthy(aio)
+    after = inspect(aio)["State"]
+    assert after["StartedAt"] != before["StartedAt"], "the container did not go down with the engine"
+    assert after["Pid"] != before["Pid"]
+    wait_healthy(aio, DIRECT, env=AS_PROXY)
+    run_id = json.loads(door.client.file("/var/tmp/systemd-run.json").content_string)["run_id"]
+    assert run_id in through_the_door(lab, door, f"/api/2.0/mlflow/runs/get?run_id={run_id}")
