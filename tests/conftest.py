@@ -37,16 +37,13 @@ def run_role(
     given variables (written to FOLDER/vars.json) and ansible-playbook options."""
     extra = folder / "vars.json"
     extra.write_text(json.dumps({"role_under_test": role, **variables}))
+    return validate_playbook(env, "-i", "localhost,", *options, "-e", f"@{extra}")
+
+
+def validate_playbook(env: dict, *options: str) -> subprocess.CompletedProcess:
+    """ansible-playbook tests/playbooks/validate_role.yml with these options."""
     return subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            "localhost,",
-            *options,
-            "-e",
-            f"@{extra}",
-            str(PROJECT / "tests/playbooks/validate_role.yml"),
-        ],
+        ["ansible-playbook", *options, str(PROJECT / "tests/playbooks/validate_role.yml")],
         cwd=PROJECT,
         capture_output=True,
         text=True,
@@ -101,20 +98,7 @@ def refusals(tmp_path_factory, ansible_env):
             }
         inventory = folder / "inventory.json"
         inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
-        result = subprocess.run(
-            [
-                "ansible-playbook",
-                "-i",
-                str(inventory),
-                "--check",
-                str(PROJECT / "tests/playbooks/validate_role.yml"),
-            ],
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=ansible_env,
-        )
+        result = validate_playbook(ansible_env, "-i", str(inventory), "--check")
         names = {json.dumps(v, sort_keys=True): n for n, v in zip(hosts, inputs, strict=True)}
 
         def check(variables: dict, message: str) -> None:
