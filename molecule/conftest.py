@@ -361,6 +361,13 @@ class FrontDoor:
         result = self.client.run(f"curl {' '.join(options)} {q(f'{scheme}://{name}{path}')}")
         return result.stdout, self.client.file("/tmp/headers").content_string if result.rc == 0 else ""
 
+    def get(self, path: str, *, user: str, password: str) -> str:
+        """The body of a GET with credentials (fails unless the answer is 2xx)."""
+        return self.client.check_output(
+            f"curl -sf --cacert {self.CA} --resolve {self.name}:443:{self.proxy_ip} "
+            f"-u {q(user + ':' + password)} {q(f'https://{self.name}{path}')}"
+        )
+
     @contextmanager
     def anonymous_requests(self, path: str):
         """Status codes of requests for `path` without credentials, sent twice

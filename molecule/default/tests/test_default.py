@@ -59,13 +59,16 @@ def direct(aio, method: str, path: str, headers: dict, body: str | None = None) 
     return aio.check_output(f"{AS_PROXY} python3 -c {q(REQUEST)} {' '.join(q(a) for a in args)}")
 
 
-def through_the_door(lab, door, path: str) -> str:
-    """The body of a GET through the front door as the inventory's user."""
-    auth = q(f"ci:{lab.secret('ci_password')}")
-    return door.client.check_output(
-        f"curl -sf --cacert {door.CA} --resolve {door.name}:443:{door.proxy_ip} -u {auth} "
-        f"{q(f'https://{door.name}{path}')}"
-    )
+@pytest.fixture(scope="module")
+def ci(lab):
+    """The inventory's htpasswd user, as FrontDoor.get's credentials."""
+    return {"user": "ci", "password": lab.secret("ci_password")}
+
+
+@pytest.fixture(scope="module")
+def systemd_run(door):
+    """The run prepare.yml logged while MLflow ran as a systemd service."""
+    return json.loads(door.client.file("/var/tmp/systemd-run.json").content_string)
 
 
 def inspect(aio, name=CONTAINER):
@@ -122,15 +125,13 @@ def test_the_upgrade_backed_up_and_migrated_once_with_no_secret_on_a_command_lin
     assert direct(aio, "GET", "/version", {"Host": PUBLIC}) == "200"
 
 
-def test_the_switch_from_systemd_keeps_earlier_runs(lab, aio, door):
+def test_the_switch_from_systemd_keeps_earlier_runs(aio, door, ci, systemd_run):
     """prepare.yml ran MLflow as a systemd service and logged a run with an
     artifact through the front door; converge switched to docker."""
-    before = json.loads(door.client.file("/var/tmp/systemd-run.json").content_string)
-    run = json.loads(through_the_door(lab, door, f"/api/2.0/mlflow/runs/get?run_id={before['run_id']}"))
+    run = json.loads(door.get(f"/api/2.0/mlflow/runs/get?run_id={systemd_run['run_id']}", **ci))
     assert {p["key"]: p["value"] for p in run["run"]["data"]["params"]} == {"mode": "systemd"}
-    path = before["artifact_uri"].removeprefix("mlflow-artifacts:/") + "/notes/systemd.txt"
-    artifact = through_the_door(lab, door, f"/api/2.0/mlflow-artifacts/artifacts/{path}")
-    assert artifact == "logged under systemd"
+    path = systemd_run["artifact_uri"].removeprefix("mlflow-artifacts:/") + "/notes/systemd.txt"
+    assert door.get(f"/api/2.0/mlflow-artifacts/artifacts/{path}", **ci) == "logged under systemd"
     assert not aio.file("/etc/systemd/system/mlflow-server.service").exists
     assert aio.run("systemctl is-active mlflow-server").stdout.strip() != "active"
 
@@ -291,7 +292,7 @@ def test_check_mode_on_the_converged_host_shows_the_change_asked_for_and_makes_n
     assert upstream == "0", "check mode left the server drained"
 
 
-def test_killed_container_restarts_without_data_loss(lab, aio, door):
+def test_killed_container_restarts_without_data_loss(aio, door, ci, systemd_run):
     before = inspect(aio)["State"]["Pid"]
     aio.check_output(f"kill -KILL {before}")
     deadline = time.time() + 90
@@ -303,11 +304,11 @@ def test_killed_container_restarts_without_data_loss(lab, aio, door):
     assert inspect(aio)["RestartCount"] >= 1, "the engine did not restart the crashed container"
     wait_container_healthy(aio)
     wait_healthy(aio, DIRECT, env=AS_PROXY)
-    run_id = json.loads(door.client.file("/var/tmp/systemd-run.json").content_string)["run_id"]
-    assert run_id in through_the_door(lab, door, f"/api/2.0/mlflow/runs/get?run_id={run_id}")
+    run_id = systemd_run["run_id"]
+    assert run_id in door.get(f"/api/2.0/mlflow/runs/get?run_id={run_id}", **ci)
 
 
-def test_engine_restart_brings_mlflow_back(lab, aio, door):
+def test_engine_restart_brings_mlflow_back(aio, door, ci, systemd_run):
     """live-restore is off here: the engine's restart stops the container,
     and the restart policy starts it again (a new start, a new process)."""
     before = inspect(aio)["State"]
@@ -317,5 +318,5 @@ def test_engine_restart_brings_mlflow_back(lab, aio, door):
     assert after["StartedAt"] != before["StartedAt"], "the container did not go down with the engine"
     assert after["Pid"] != before["Pid"]
     wait_healthy(aio, DIRECT, env=AS_PROXY)
-    run_id = json.loads(door.client.file("/var/tmp/systemd-run.json").content_string)["run_id"]
-    assert run_id in through_the_door(lab, door, f"/api/2.0/mlflow/runs/get?run_id={run_id}")
+    run_id = systemd_run["run_id"]
+    assert run_id in door.get(f"/api/2.0/mlflow/runs/get?run_id={run_id}", **ci)
