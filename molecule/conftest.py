@@ -257,10 +257,14 @@ import http.client, statistics, sys, time
 context = tls_context()
 conn = (http.client.HTTPSConnection(sys.argv[1], int(sys.argv[2]), timeout=30, context=context) if context
         else http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=30))
+# MLflow's auth app wants credentials (AUTHORIZATION: the header's value).
+headers = {"Host": sys.argv[3]}
+if "AUTHORIZATION" in os.environ:
+    headers["Authorization"] = os.environ["AUTHORIZATION"]
 taken = []
 for i in range(25):
     began = time.perf_counter()
-    conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers={"Host": sys.argv[3]})
+    conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
     response = conn.getresponse()
     response.read()
     assert response.status == 200, response.status
@@ -272,7 +276,8 @@ print(statistics.median(taken[5:]) * 1000)
 
 def kept_alive_ms(client, address: str, port: int, host_header: str, env: str = "") -> float:
     """Median ms of a request on a reused connection to MLflow from `client`
-    (env: AS_PROXY for a stack server). With Nagle's algorithm on in the
+    (env: AS_PROXY for a stack server; AUTHORIZATION=... for MLflow's auth
+    app). With Nagle's algorithm on in the
     server (uvicorn issue 3149) every such request waits for the client's
     delayed ACK: 40 ms or more on Linux."""
     program = f"python3 -c {q(KEPT_ALIVE)} {q(address)} {port} {q(host_header)}"
@@ -385,8 +390,13 @@ class FrontDoor:
         try:
             yield codes
         finally:
-            self.client.check_output("touch /tmp/probe-stop; sleep 1")
-            codes.extend(self.client.check_output("cat /tmp/probe-codes").split())
+            codes.extend(self.anonymous_codes())
+
+    def anonymous_codes(self) -> list[str]:
+        """Stops the loop of anonymous_requests (or one started the same way,
+        as the default scenario's prepare.yml does) and returns its codes."""
+        self.client.check_output("touch /tmp/probe-stop; sleep 1")
+        return self.client.check_output("cat /tmp/probe-codes").split()
 
 
 # Screenshots and timings of the UI tests (kept after the run).

@@ -11,6 +11,7 @@ GOOD = {
     "mlflow_server_s3_endpoint_url": "http://10.0.0.6:8333",
     "mlflow_server_s3_access_key": "ACCESS",
     "mlflow_server_s3_secret_key": "a-secret-key-long-enough",
+    "mlflow_server_crypto_passphrase": "0123456789abcdef0123456789abcdef",
 }
 
 
@@ -59,6 +60,7 @@ BAD = [
     ({"mlflow_server_version": "3.17"}, "mlflow_server_version=3.17 is not a version like 3.17.2"),
     ({"mlflow_server_version": "2.22.0"}, "mlflow_server_version=2.22.0: this role runs MLflow 3.x"),
     ({"mlflow_server_db_password": ""}, "mlflow_server_db_password is missing"),
+    ({"mlflow_server_crypto_passphrase": "x" * 31}, "mlflow_server_crypto_passphrase is missing or shorter"),
     (
         {"mlflow_server_db_password": "two\nlines-password", "mlflow_server_env": {"X": "a\rb"}},
         "mlflow_server_db_password, mlflow_server_env: a line break or NUL cannot be handed to MLflow",

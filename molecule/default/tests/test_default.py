@@ -1,10 +1,12 @@
 """All-in-one (scenario default): one host holds every part, verified through
 its proxy, over a server's life: MLflow 3.16.1 from the package index as a
-systemd service (prepare.yml), then upgraded and switched to docker mode in
-one converge; check mode on the converged host."""
+systemd service behind nginx's htpasswd (prepare.yml), then upgraded and
+switched to docker mode and MLflow's auth app in one converge; check mode on
+the converged host."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -28,8 +30,11 @@ PUBLIC = LAB.var("aio", "mlflow_stack_public_name")
 CONTAINER = "mlflow-server"
 BACKUPS = "/var/backups/postgresql/mlflow"
 MIGRATIONS = "/var/lib/mlflow/migrations.log"
-# MLflow itself, as the proxy reaches it (mutual TLS: AS_PROXY).
+# MLflow itself, as the proxy reaches it (mutual TLS: AS_PROXY), as the
+# auth app's admin.
 DIRECT = "https://127.0.0.1:5000"
+ADMIN = {"user": "admin", "password": LAB.secret("admin_password")}
+AUTHORIZATION = "Basic " + base64.b64encode(f"{ADMIN['user']}:{ADMIN['password']}".encode()).decode()
 
 # Runs on the host under AS_PROXY: one request straight to MLflow.
 # REQUEST METHOD PATH HEADERS_JSON [BODY]; prints the HTTP status.
@@ -55,14 +60,9 @@ def door(lab):
 
 
 def direct(aio, method: str, path: str, headers: dict, body: str | None = None) -> str:
+    headers = {"Authorization": AUTHORIZATION, **headers}
     args = [method, path, json.dumps(headers), *([body] if body is not None else [])]
     return aio.check_output(f"{AS_PROXY} python3 -c {q(REQUEST)} {' '.join(q(a) for a in args)}")
-
-
-@pytest.fixture(scope="module")
-def ci(lab):
-    """The inventory's htpasswd user, as FrontDoor.get's credentials."""
-    return {"user": "ci", "password": lab.secret("ci_password")}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,19 @@ def wait_container_healthy(aio, timeout=240):
     raise AssertionError(f"{CONTAINER} not healthy within {timeout}s: {state}")
 
 
+# Every secret of the lab's inventory (file names in the scenario's folder).
+SECRETS = (
+    "pg_password",
+    "s3_secret_key",
+    "ci_password",
+    "admin_password",
+    "flask_secret_key",
+    "carol_password",
+    "dave_password",
+    "crypto_passphrase",
+)
+
+
 def count(host, command):
     return int(host.check_output(command) or 0)
 
@@ -104,7 +117,7 @@ def test_the_upgrade_backed_up_and_migrated_once_with_no_secret_on_a_command_lin
     # ps prints its header once a sample: the sampler sampled all along.
     samples = count(aio, "grep -c '^COMMAND$' /tmp/ps-samples || true")
     assert samples > 10, f"{samples} samples"
-    for secret in ("pg_password", "s3_secret_key", "ci_password"):
+    for secret in SECRETS:
         hits = count(aio, f"grep -c -F -- {q(lab.secret(secret))} /tmp/ps-samples || true")
         assert hits == 0, f"{secret} on a command line"
     # The first install's migration (an empty database), then the upgrade's.
@@ -125,13 +138,23 @@ def test_the_upgrade_backed_up_and_migrated_once_with_no_secret_on_a_command_lin
     assert direct(aio, "GET", "/version", {"Host": PUBLIC}) == "200"
 
 
-def test_the_switch_from_systemd_keeps_earlier_runs(aio, door, ci, systemd_run):
+def test_switching_the_auth_app_on_never_answered_without_credentials(door):
+    """A client without credentials asked twice a second from prepare.yml's
+    end through converge and its idempotence run: never a 200 (htpasswd in
+    nginx, then MLflow's auth app)."""
+    codes = door.anonymous_codes()
+    assert len(codes) > 100, codes
+    assert "200" not in codes, codes
+
+
+def test_the_switch_from_systemd_keeps_earlier_runs(aio, door, systemd_run):
     """prepare.yml ran MLflow as a systemd service and logged a run with an
-    artifact through the front door; converge switched to docker."""
-    run = json.loads(door.get(f"/api/2.0/mlflow/runs/get?run_id={systemd_run['run_id']}", **ci))
+    artifact through the front door (as an htpasswd user); converge switched
+    to docker and the auth app, whose admin sees it."""
+    run = json.loads(door.get(f"/api/2.0/mlflow/runs/get?run_id={systemd_run['run_id']}", **ADMIN))
     assert {p["key"]: p["value"] for p in run["run"]["data"]["params"]} == {"mode": "systemd"}
     path = systemd_run["artifact_uri"].removeprefix("mlflow-artifacts:/") + "/notes/systemd.txt"
-    assert door.get(f"/api/2.0/mlflow-artifacts/artifacts/{path}", **ci) == "logged under systemd"
+    assert door.get(f"/api/2.0/mlflow-artifacts/artifacts/{path}", **ADMIN) == "logged under systemd"
     assert not aio.file("/etc/systemd/system/mlflow-server.service").exists
     assert aio.run("systemctl is-active mlflow-server").stdout.strip() != "active"
 
@@ -204,10 +227,10 @@ def test_image_tag_carries_the_version_and_holds_no_build_tools(aio):
 
 def test_secrets_stay_out_of_inspect_and_command_lines(lab, aio):
     password = lab.secret("pg_password")
-    s3_secret = lab.secret("s3_secret_key")
-    assert password not in aio.check_output(f"docker inspect {CONTAINER}")
-    assert s3_secret not in aio.check_output(f"docker inspect {CONTAINER}")
-    assert password not in aio.check_output("ps -eo args")
+    inspected, processes = aio.check_output(f"docker inspect {CONTAINER}"), aio.check_output("ps -eo args")
+    for secret in SECRETS:
+        assert lab.secret(secret) not in inspected, secret
+        assert lab.secret(secret) not in processes, secret
     env = aio.file("/etc/mlflow/mlflow.env")
     assert (env.user, env.group, env.mode) == ("root", "mlflow", 0o640)
     assert f"PGPASSWORD={password}" in env.content_string
@@ -252,13 +275,32 @@ def test_kept_alive_connections_do_not_wait_for_delayed_acks(aio):
     """The proxy keeps its connections to MLflow open (nginx_proxy_upstream_keepalive):
     the role's TCP_NODELAY module must hold with asyncio's loop (this scenario's
     package list has no uvloop), or each reused request stalls >= 40 ms."""
-    assert kept_alive_ms(aio, "127.0.0.1", 5000, PUBLIC, env=AS_PROXY) < 20
+    env = f"{AS_PROXY} AUTHORIZATION={q(AUTHORIZATION)}"
+    assert kept_alive_ms(aio, "127.0.0.1", 5000, PUBLIC, env=env) < 20
+
+
+def ask(aio, path: str) -> str:
+    """The body of a GET straight to MLflow, as the proxy and the auth app's admin."""
+    program = TLS_CLIENT + (
+        "import sys; request = urllib.request.Request(sys.argv[1], headers={'Authorization': sys.argv[2]}); "
+        "print(urllib.request.urlopen(request, timeout=10).read().decode())"
+    )
+    return aio.check_output(f"{AS_PROXY} python3 -c {q(program)} {q(DIRECT + path)} {q(AUTHORIZATION)}")
 
 
 def test_prometheus_metrics(aio):
-    ask = TLS_CLIENT + f"print(urllib.request.urlopen('{DIRECT}/metrics', timeout=10).read().decode())"
-    body = aio.check_output(f"{AS_PROXY} python3 -c {q(ask)}")
+    body = ask(aio, "/metrics")
     assert "mlflow_http_request" in body or "flask_http_request" in body
+
+
+def test_mlflow_keeps_its_stored_secrets_under_the_stacks_own_passphrase(lab, aio):
+    """MLflow encrypts the secrets it stores (AI gateway keys, webhook
+    secrets) under a key from MLFLOW_CRYPTO_KEK_PASSPHRASE; unset, it uses a
+    passphrase printed in its source, and says so to its UI."""
+    config = json.loads(ask(aio, "/ajax-api/3.0/mlflow/gateway/secrets/config"))
+    assert config["using_default_passphrase"] is False, config
+    env = aio.file("/etc/mlflow/mlflow.env").content_string.splitlines()
+    assert f"MLFLOW_CRYPTO_KEK_PASSPHRASE={lab.secret('crypto_passphrase')}" in env
 
 
 def started(aio) -> str:
@@ -292,7 +334,7 @@ def test_check_mode_on_the_converged_host_shows_the_change_asked_for_and_makes_n
     assert upstream == "0", "check mode left the server drained"
 
 
-def test_killed_container_restarts_without_data_loss(aio, door, ci, systemd_run):
+def test_killed_container_restarts_without_data_loss(aio, door, systemd_run):
     before = inspect(aio)["State"]["Pid"]
     aio.check_output(f"kill -KILL {before}")
     deadline = time.time() + 90
@@ -305,10 +347,10 @@ def test_killed_container_restarts_without_data_loss(aio, door, ci, systemd_run)
     wait_container_healthy(aio)
     wait_healthy(aio, DIRECT, env=AS_PROXY)
     run_id = systemd_run["run_id"]
-    assert run_id in door.get(f"/api/2.0/mlflow/runs/get?run_id={run_id}", **ci)
+    assert run_id in door.get(f"/api/2.0/mlflow/runs/get?run_id={run_id}", **ADMIN)
 
 
-def test_engine_restart_brings_mlflow_back(aio, door, ci, systemd_run):
+def test_engine_restart_brings_mlflow_back(aio, door, systemd_run):
     """live-restore is off here: the engine's restart stops the container,
     and the restart policy starts it again (a new start, a new process)."""
     before = inspect(aio)["State"]
@@ -319,4 +361,4 @@ def test_engine_restart_brings_mlflow_back(aio, door, ci, systemd_run):
     assert after["Pid"] != before["Pid"]
     wait_healthy(aio, DIRECT, env=AS_PROXY)
     run_id = systemd_run["run_id"]
-    assert run_id in door.get(f"/api/2.0/mlflow/runs/get?run_id={run_id}", **ci)
+    assert run_id in door.get(f"/api/2.0/mlflow/runs/get?run_id={run_id}", **ADMIN)

@@ -1,8 +1,8 @@
-"""MLflow's auth app switched on and off on the all-in-one host (scenario
-default): site.yml with mlflow_stack_auth_mode=mlflow over the parts that
-read it, checked from aio-outsider through the front door, then back to the
-inventory's htpasswd mode. One host: the switch costs a third of what it
-cost on the five-host stack, where the same roles run as they do here."""
+"""MLflow's auth app on the all-in-one host (scenario default), which
+converge switched on (prepare.yml's first install had nginx check
+credentials): checked from aio-outsider through the front door, then
+switched back to htpasswd, last. One host: a switch costs a third of what
+it cost on the five-host stack, where the same roles run as they do here."""
 
 from __future__ import annotations
 
@@ -24,46 +24,17 @@ def door(lab):
 
 
 @pytest.fixture(scope="module")
-def ci(lab):
-    """The inventory's htpasswd user and password."""
-    return "ci", lab.secret("ci_password")
+def passwords(lab):
+    """The auth app's admin and users, as the inventory gives them."""
+    return {name: lab.secret(f"{name}_password") for name in ("admin", "carol", "dave", "ci")}
 
 
-@pytest.fixture(scope="module")
-def auth_app(lab, door):
-    """The host switched to mlflow_stack_auth_mode=mlflow by site.yml (verified at its end)."""
-    passwords = {name: f"Pw-{secrets.token_hex(8)}" for name in ("admin", "carol", "dave")}
-    settings = {
-        "mlflow_stack_auth_mode": "mlflow",
-        "mlflow_stack_auth_admin_password": passwords["admin"],
-        "mlflow_server_flask_secret_key": secrets.token_hex(32),
-        "mlflow_server_auth_users": [
-            {"name": "carol", "password": passwords["carol"]},
-            {"name": "dave", "password": passwords["dave"]},
-        ],
-        # The verification at the end of site.yml logs in as MLflow's admin.
-        "mlflow_verify_report_dir": str(lab.ephemeral / "verify-auth-app"),
-    }
-    with door.anonymous_requests(SEARCH) as codes:
-        first = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS + ",mlflow_verify", **settings)
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-    assert "all checks passed" in first.stdout
-    report = json.loads((lab.ephemeral / "verify-auth-app" / "report.json").read_text())
-    return {"settings": settings, "passwords": passwords, "report": report, "codes": codes}
-
-
-def test_switching_the_auth_app_on_never_answers_without_credentials(auth_app):
-    codes = auth_app["codes"]
-    assert len(codes) > 20, codes
-    assert "200" not in codes, codes
-
-
-def test_mlflow_auth_app_mode(lab, door, ci, auth_app):
+def test_mlflow_auth_app_mode(lab, door, passwords):
     """mlflow_stack_auth_mode=mlflow: MLflow's basic-auth app checks credentials and permissions."""
-    admin, carol, dave = (auth_app["passwords"][n] for n in ("admin", "carol", "dave"))
+    admin, carol, dave, ci = (passwords[n] for n in ("admin", "carol", "dave", "ci"))
     request = door.request
     assert request("GET", SEARCH)[0] == "401"
-    assert request("GET", SEARCH, user=ci[0], password=ci[1])[0] == "401", "htpasswd users are gone"
+    assert request("GET", SEARCH, user="ci", password=ci)[0] == "401", "htpasswd users are gone"
     assert request("GET", SEARCH, user="admin", password=admin)[0] == "200"
     assert request("GET", "/metrics")[0] == "401"
     assert request("GET", "/health")[0] == "200"
@@ -78,31 +49,28 @@ def test_mlflow_auth_app_mode(lab, door, ci, auth_app):
     )
 
     key = lab.host("aio").check_output("grep ^MLFLOW_FLASK_SERVER_SECRET_KEY= /etc/mlflow/mlflow.env")
-    assert key == "MLFLOW_FLASK_SERVER_SECRET_KEY=" + auth_app["settings"]["mlflow_server_flask_secret_key"]
+    assert key == "MLFLOW_FLASK_SERVER_SECRET_KEY=" + lab.secret("flask_secret_key")
     # Successful checks are cached (scrypt costs ~250 ms a request otherwise).
     ini = lab.host("aio").check_output("cat /etc/mlflow/basic_auth.ini")
     assert "auth_cache_ttl_seconds = 60" in ini.splitlines()
 
 
-def test_the_ui_shows_the_verification_run_in_auth_app_mode(door, auth_app):
-    report = auth_app["report"]
+def test_the_ui_shows_the_verification_run_in_auth_app_mode(lab, door, passwords):
+    """converge's verification logged in as the auth app's admin."""
+    report = json.loads((lab.ephemeral / "verify" / "report.json").read_text())
     see_run_in_the_ui(
         door.proxy_ip,
         door.name,
         "admin",
-        auth_app["passwords"]["admin"],
+        passwords["admin"],
         report["experiment_id"],
         report["run_id"],
         "ui-auth-app-admin",
     )
 
 
-def test_auth_app_mode_rerun_changes_nothing(lab, auth_app):
-    assert set(changed(lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS, **auth_app["settings"]))) == {0}
-
-
 def test_switching_back_to_htpasswd_never_answers_without_credentials_and_leaves_nothing(
-    lab, door, ci, auth_app
+    lab, door, passwords
 ):
     """The same parts switch back (the database's rules for the auth app's
     database go too): playbooks/mlflow_server.yml's first play makes the
@@ -110,11 +78,12 @@ def test_switching_back_to_htpasswd_never_answers_without_credentials_and_leaves
     order, the server answered anyone until the proxy play ran. A second run
     in htpasswd mode changes nothing: nothing of the auth app was left."""
     with door.anonymous_requests(SEARCH) as codes:
-        back = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS)
+        back = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS, mlflow_stack_auth_mode="htpasswd")
     assert set(changed(back)) != {0}
     assert len(codes) > 20, codes
     assert "200" not in codes, codes
     assert door.request("GET", SEARCH)[0] == "401"
-    assert door.request("GET", SEARCH, user=ci[0], password=ci[1])[0] == "200"
+    assert door.request("GET", SEARCH, user="ci", password=passwords["ci"])[0] == "200"
     assert not lab.host("aio").file("/etc/mlflow/basic_auth.ini").exists
-    assert set(changed(lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS))) == {0}
+    again = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS, mlflow_stack_auth_mode="htpasswd")
+    assert set(changed(again)) == {0}

@@ -203,29 +203,69 @@ def test_backup_and_restore_playbooks(lab, db, client, password, rows):
     assert result.stdout.strip() == rows
 
 
-def test_one_restore_command_restores_both_databases(lab, db):
+# Planted by whoever holds the MLflow role's password: a check constraint
+# that tries to make that role a superuser for each row it checks, as a
+# restore loads the rows. (Index expressions would not do: PostgreSQL builds
+# indexes as the table's owner.)
+PLANTED = """
+CREATE OR REPLACE FUNCTION planted(v int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  BEGIN
+    EXECUTE 'ALTER ROLE mlflow SUPERUSER';
+  EXCEPTION WHEN OTHERS THEN NULL;
+  END;
+  RETURN true;
+END $$;
+DROP TABLE IF EXISTS planted;
+CREATE TABLE planted (v int CHECK (planted(v)));
+INSERT INTO planted VALUES (1);
+"""
+
+
+def test_one_restore_command_restores_both_databases_as_their_owner(lab, db, client, password):
     """MLflow's database and its auth app's, from the dumps of one backup, in
-    one run of the restore playbook (postgresql_restore_files)."""
+    one run of the restore playbook (postgresql_restore_files). The MLflow
+    role planted code that runs during a restore: it runs with that role's
+    rights (as the superuser, the role would come out a superuser). A
+    database owned by a superuser is refused."""
 
     def local(database: str, sql: str) -> str:
         return db.check_output(
-            f"runuser -u postgres -- psql -X -d {database} -v ON_ERROR_STOP=1 -Atc {q(sql)}"
+            f"runuser -u postgres -- psql -X -p {PORT} -d {database} -v ON_ERROR_STOP=1 -Atc {q(sql)}"
         )
 
     for database in ("mlflow", "mlflow_auth"):
         local(database, "DROP TABLE IF EXISTS restore_probe; CREATE TABLE restore_probe (v int)")
-        local(database, "INSERT INTO restore_probe VALUES (1)")
+        local(database, "ALTER TABLE restore_probe OWNER TO mlflow; INSERT INTO restore_probe VALUES (1)")
+    planted = psql(client, PLANTED, password=password)
+    assert planted.rc == 0, planted.stderr
     backup = lab.playbook("playbooks/postgresql-backup.yml")
     assert backup.returncode == 0, backup.stdout[-3000:]
     dumps = [newest_dump(db, database) for database in ("mlflow", "mlflow_auth")]
     for database in ("mlflow", "mlflow_auth"):
         local(database, "UPDATE restore_probe SET v = 2")
-    restore = lab.playbook("playbooks/postgresql-restore.yml", postgresql_restore_files=",".join(dumps))
+    try:
+        restore = lab.playbook("playbooks/postgresql-restore.yml", postgresql_restore_files=",".join(dumps))
+        superuser = local("postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = 'mlflow'")
+    finally:
+        local("postgres", "ALTER ROLE mlflow NOSUPERUSER")
+        local("mlflow", "DROP TABLE IF EXISTS planted; DROP FUNCTION IF EXISTS planted(int)")
     assert restore.returncode == 0, restore.stdout[-3000:] + restore.stderr[-2000:]
     assert [local(database, "SELECT v FROM restore_probe") for database in ("mlflow", "mlflow_auth")] == [
         "1",
         "1",
     ]
+    assert superuser == "f", "the dump's code ran as the superuser"
+
+    refused = lab.playbook(
+        "playbooks/postgresql-restore.yml",
+        postgresql_restore_file=dumps[0],
+        postgresql_restore_database="postgres",
+    )
+    assert refused.returncode != 0
+    assert "postgres: restores run as the database's owner, never as a superuser" in refused.stdout, (
+        refused.stdout[-3000:]
+    )
 
 
 def test_restoring_the_oldest_kept_dump_keeps_every_dump(lab, db):
