@@ -125,15 +125,21 @@ def test_the_upgrade_backed_up_and_migrated_once_with_no_secret_on_a_command_lin
     assert len(log) == 2, log
     assert " none -> 3.16.1" in log[0], log
     assert " 3.16.1 -> 3.17.2" in log[1], log
-    first, backup = (line.split(" backup=")[1] for line in log)
-    assert backup.endswith(".pre-migration.dump"), backup
-    assert aio.file(backup).is_file, backup
-    assert not aio.file(first).exists, "the first install's dump outlived the next successful migration"
+    # One dump per database (the upgrade's: MLflow's and the auth app's, which
+    # converge switched on).
+    first, backups = (line.split(" backup=")[1].split(",") for line in log)
+    assert [b.rsplit("/", 2)[1] for b in backups] == ["mlflow", "mlflow_auth"], backups
+    for backup in backups:
+        assert backup.endswith(".pre-migration.dump"), backup
+        assert aio.file(backup).is_file, backup
+    assert not [dump for dump in first if aio.file(dump).exists], (
+        "the first install's dump outlived the next migration"
+    )
     # Only pre-migration dumps: the daily timer (02:30 + up to 10 min) may
     # have added its own while the suite ran.
     dumps = aio.check_output(f"ls -1 {BACKUPS}").split()
     pre_migration = [d for d in dumps if d.endswith(".pre-migration.dump")]
-    assert pre_migration == [backup.rsplit("/", 1)[1]], f"a backup without a migration: {dumps}"
+    assert pre_migration == [backups[0].rsplit("/", 1)[1]], f"a backup without a migration: {dumps}"
     assert aio.file("/var/lib/mlflow/schema-version").content_string.strip() == "3.17.2"
     assert direct(aio, "GET", "/version", {"Host": PUBLIC}) == "200"
 
@@ -241,7 +247,7 @@ def test_daily_backups_never_prune_the_dump_a_rollback_needs(lab, aio):
     dump: however many scheduled backups run after it (keep + 1 here), that
     dump stays, and the scheduled ones are pruned to keep."""
     keep = lab.var("aio", "postgresql_backup_keep")
-    backup = aio.file(MIGRATIONS).content_string.splitlines()[-1].split(" backup=")[1]
+    backup = aio.file(MIGRATIONS).content_string.splitlines()[-1].split(" backup=")[1].split(",")[0]
     # The script the timer's service runs, as its user (systemd would refuse
     # more than 5 starts of the service in 10 s).
     for _ in range(keep + 1):
