@@ -425,14 +425,22 @@ def page_state(driver, screenshot: Path, error: str) -> str:
 
 
 def see_run_in_the_ui(
-    proxy_ip: str, name: str, user: str, password: str, experiment_id: str, run_id: str, label: str
+    proxy_ip: str,
+    name: str,
+    user: str,
+    password: str,
+    experiment_id: str,
+    run_id: str,
+    label: str,
+    loads: int = 1,
 ) -> dict:
     """Open the experiment's runs page as a person does, in headless chromium.
 
     Logs in once through the browser's HTTP authentication (what the password
     dialog fills: the browser then sends the credentials with every request
     of the page), opens https://NAME/#/experiments/ID/runs and waits until the
-    run's link is on the page. Keeps a screenshot and the page's timing in
+    run's link is on the page; `loads` times in all (the browser's reload).
+    Keeps a screenshot and the first load's timing in
     ARTIFACTS/LABEL@DISTRO.{png,json}; returns the timing.
     """
     from urllib.parse import quote
@@ -444,6 +452,9 @@ def see_run_in_the_ui(
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
+
+    def listed(driver) -> list:
+        return driver.find_elements(By.CSS_SELECTOR, f'a[href*="{run_id}"]')
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
@@ -470,12 +481,16 @@ def see_run_in_the_ui(
         phase, start = "runs page", time.monotonic()
         driver.get(f"https://{name}/#/experiments/{experiment_id}/runs")
         phase = f"run {run_id} listed"
-        WebDriverWait(driver, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'a[href*="{run_id}"]'))
+        WebDriverWait(driver, 90).until(listed)
         timing = {
             "seconds_to_run_listed": round(time.monotonic() - start, 2),
             "requests": driver.execute_script("return performance.getEntriesByType('resource').length"),
             "title": driver.title,
         }
+        for load in range(2, loads + 1):
+            phase, start = f"reload {load} of {loads}", time.monotonic()
+            driver.refresh()
+            WebDriverWait(driver, 90).until(listed)
         driver.save_screenshot(str(ARTIFACTS / f"{label}.png"))
         (ARTIFACTS / f"{label}.json").write_text(json.dumps(timing, indent=2) + "\n")
         print(f"UI {label}: {timing}")

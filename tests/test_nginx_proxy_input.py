@@ -15,6 +15,10 @@ def test_good_input_passes(accepts):
     accepts("nginx_proxy", GOOD)
 
 
+def test_load_balancers_as_addresses_and_networks_pass(accepts):
+    accepts("nginx_proxy", {**GOOD, "nginx_proxy_trusted_proxies": ["10.0.0.10", "10.1.0.0/24", "fd00::/64"]})
+
+
 def test_a_generated_secret_of_128_bits_is_accepted(accepts):
     # 22 letters and digits: 22 x log2(62) = 131 bits.
     accepts(
@@ -58,6 +62,7 @@ BAD = [
     ),
     ({"nginx_proxy_bcrypt_cost": 5}, "nginx_proxy_bcrypt_cost=5 must be 10-17"),
     ({"nginx_proxy_ban_ignore": ["monitoring"]}, "nginx_proxy_ban_ignore must hold addresses"),
+    ({"nginx_proxy_trusted_proxies": ["lb.example.com"]}, "nginx_proxy_trusted_proxies must hold addresses"),
     ({"nginx_proxy_ban_max_failures": 1}, "nginx_proxy_ban_max_failures must be 3 or more"),
     ({"nginx_proxy_retry_after": 0}, "nginx_proxy_retry_after=0 must be at least 1"),
 ]

@@ -17,7 +17,7 @@ import time
 
 import pytest
 import requests
-from conftest import TLS_CLIENT, install, open_ports, q, scenario, upstream
+from conftest import TLS_CLIENT, access_log, install, open_ports, q, scenario, see_run_in_the_ui, upstream
 
 LAB = scenario()
 NAME = LAB.var("stk-proxy", "mlflow_stack_public_name")
@@ -464,6 +464,35 @@ def test_requests_without_credentials_never_count_toward_a_ban(lab):
     assert counted - before == 1, f"{counted - before} failed logins counted for one wrong password"
     assert outsider not in proxy.check_output("fail2ban-client status mlflow-proxy")
     assert reaches(lab, "stk-outsider", "stk-proxy", 443)
+
+
+def test_a_person_reloading_the_runs_page_30_times_is_never_banned(lab):
+    """The admin (a browser, logged in once) opens the verification's runs
+    page and reloads it 29 times: each load's credential-less requests (the
+    web manifest) meet a 401, more of them than the ban's threshold, and
+    none counts: no failed login, no ban for the browser's address."""
+    proxy = lab.host("stk-proxy")
+    report = json.loads((lab.ephemeral / "verify" / "report.json").read_text())
+    before, logged = failed_logins(proxy), len(access_log(proxy))
+    see_run_in_the_ui(
+        lab.ip("stk-proxy"),
+        NAME,
+        "admin",
+        lab.secret("admin_password"),
+        report["experiment_id"],
+        report["run_id"],
+        "ui-htpasswd-admin",
+        loads=30,
+    )
+    browser = [line for line in access_log(proxy, logged) if "HeadlessChrome" in line]
+    addresses = {line.split()[0] for line in browser}
+    unauthenticated = [line for line in browser if re.search(r'^\S+ - - .*" 401 ', line)]
+    assert len(unauthenticated) > int(proxy.check_output("fail2ban-client get mlflow-proxy maxretry")), (
+        f"only {len(unauthenticated)} requests without credentials: the test proves nothing"
+    )
+    assert failed_logins(proxy) == before
+    status = proxy.check_output("fail2ban-client status mlflow-proxy")
+    assert not [address for address in addresses if address in status], status
 
 
 # Stands in for sshd on port 22 of the proxy (the lab runs none) for a few minutes.

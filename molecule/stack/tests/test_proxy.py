@@ -18,6 +18,7 @@ from conftest import (
     access_log,
     access_log_length,
     changed_tasks,
+    q,
     scenario,
     upstream,
     wait_healthy,
@@ -205,23 +206,101 @@ def test_the_ban_counts_the_access_log_with_the_configured_threshold(lab, proxy)
     assert "/var/log/nginx/mlflow.access.log" in logpath
 
 
-def test_removed_user_is_locked_out(lab, request_, alice):
-    """bob added, then the inventory's users again: bob is refused, the others
-    are not. The second run is playbooks/nginx_proxy.yml alone with the
-    inventory: it changes the users file and nothing else (alone, it gets
-    what site.yml gives the proxy)."""
+@pytest.fixture(scope="module")
+def changed_proxy(lab, alice):
+    """playbooks/nginx_proxy.yml with bob added and stk-outsider trusted as a
+    load balancer in front of the proxy; test_removed_user_is_locked_out
+    runs it again with the inventory's settings."""
     bob = secrets.token_urlsafe(16)
     users = [
         {"name": "admin", "password": lab.secret("admin_password"), "generated": True},
         {"name": "alice", "password": alice},
     ]
     added = lab.playbook(
-        "playbooks/nginx_proxy.yml", nginx_proxy_users=[*users, {"name": "bob", "password": bob}]
+        "playbooks/nginx_proxy.yml",
+        nginx_proxy_users=[*users, {"name": "bob", "password": bob}],
+        nginx_proxy_trusted_proxies=[lab.ip("stk-outsider")],
     )
     assert added.returncode == 0, added.stdout[-3000:]
+    return {"bob": bob}
+
+
+# From a host: one search with a chosen X-Forwarded-For (PROXY NAME ADDRESS
+# USER:PASSWORD); prints the status.
+FORGED = r"""
+import base64, http.client, ssl, sys
+proxy, name, address, credentials = sys.argv[1:5]
+conn = http.client.HTTPSConnection(proxy, 443, context=ssl._create_unverified_context(), timeout=30)
+authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
+conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1",
+             headers={"Host": name, "X-Forwarded-For": address, "Authorization": authorization})
+print(conn.getresponse().status)
+"""
+
+
+def banned(proxy) -> str:
+    return proxy.check_output("fail2ban-client status mlflow-proxy").split("Banned IP list:")[1]
+
+
+def test_a_trusted_load_balancer_names_the_client_and_only_that_client_is_banned(
+    lab, proxy, request_, alice, changed_proxy
+):
+    """stk-outsider as a load balancer the proxy trusts: a client it forwards
+    (X-Forwarded-For) that keeps failing to log in is banned, and nginx
+    refuses it (403) while another client of the same balancer, and the
+    balancer itself, still get in. A host that is not trusted cannot choose
+    the address it is logged and banned under."""
+    outsider = lab.ip("stk-outsider")
+    proxy.run(f"fail2ban-client set mlflow-proxy unbanip {outsider}")
+    flooding, other = "198.51.100.7", "198.51.100.8"
+
+    def through_balancer(client, user, password):
+        header = f"-H 'X-Forwarded-For: {client}'"
+        return request_("GET", SEARCH, user=user, password=password, extra=(header,))[0]
+
+    maxretry = int(proxy.check_output("fail2ban-client get mlflow-proxy maxretry"))
+    for _ in range(maxretry + 1):
+        assert through_balancer(flooding, "alice", "wrong") == "401"
+    for _ in range(100):
+        if flooding in banned(proxy):
+            break
+        time.sleep(0.2)
+    try:
+        assert flooding in banned(proxy), "the client behind the balancer was not banned"
+        assert outsider not in banned(proxy), "the balancer itself was banned"
+        assert through_balancer(flooding, "alice", alice) == "403"
+        assert through_balancer(other, "alice", alice) == "200"
+        assert request_("GET", SEARCH, user="alice", password=alice)[0] == "200"
+        # stk-ml1 is no balancer: its header is ignored, its own address counts.
+        forged = lab.host("stk-ml1").check_output(
+            f"python3 -c {q(FORGED)} {lab.ip('stk-proxy')} {NAME} {flooding} {q('alice:' + alice)}"
+        )
+        assert forged == "200"
+        assert access_log(proxy, access_log_length(proxy) - 1)[0].startswith(lab.ip("stk-ml1") + " ")
+    finally:
+        proxy.run(f"fail2ban-client set mlflow-proxy unbanip {flooding}")
+
+
+def test_removed_user_is_locked_out(lab, request_, alice, changed_proxy):
+    """bob added (and a load balancer trusted), then the inventory's settings
+    again: bob is refused, the others are not. The second run is
+    playbooks/nginx_proxy.yml alone with the inventory: it changes the users
+    file, the site and the jail, and nothing else (alone, it gets what
+    site.yml gives the proxy)."""
+    bob = changed_proxy["bob"]
     assert request_("GET", "/version", user="bob", password=bob)[0] == "200"
     removed = lab.playbook("playbooks/nginx_proxy.yml")
     assert removed.returncode == 0, removed.stdout[-3000:]
-    assert changed_tasks(removed) == {("nginx_proxy : Write the users file", "stk-proxy")}
+    expected = {
+        (f"nginx_proxy : {task}", "stk-proxy")
+        for task in (
+            "Write the users file",
+            "Write the MLflow site",
+            "Reload nginx",
+            "Write the jail",
+            "Restart fail2ban",
+        )
+    }
+    assert changed_tasks(removed) == expected, changed_tasks(removed) ^ expected
     assert request_("GET", "/version", user="bob", password=bob)[0] == "401"
     assert request_("GET", "/version", user="alice", password=alice)[0] == "200"
