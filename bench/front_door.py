@@ -25,6 +25,12 @@ Sections (--only, comma-separated; default all):
              server from an MLflow host (bench/transfer.py, bench/s3_throughput.py)
   auth       p50 cost of one authenticated request: nginx basic auth per hash
              scheme, MLflow's auth app with and without its cache
+  internal-tls  what the encrypted hops inside the stack cost (mutual TLS to
+             MLflow, TLS to PostgreSQL and S3): --tls-clients clients through
+             the front door with them (the lab as it is), after site.yml
+             turned them off (mlflow_stack_internal_tls=false), and on again,
+             beside the tutorial server at the same load; the lab is left as
+             its inventory says
 
 Everything stays on loopback or the lab's own containers.
 """
@@ -257,6 +263,61 @@ def tracking(levels: list[int], seconds: float) -> dict:
         ),
     }
     return {"levels": rows, "ceiling": ceiling, "seconds": seconds}
+
+
+# ---------------------------------------------------------------- internal TLS
+
+
+def lab_site(*extra: str) -> None:
+    """site.yml on the running lab without the verification, as scripts/lab
+    would run it (the scenario's inventory and lab secrets)."""
+    directory = lab_dir()
+    env = {
+        **os.environ,
+        "MOLECULE_EPHEMERAL_DIRECTORY": str(directory),
+        "MOLECULE_PROJECT_DIRECTORY": str(ROOT),
+        "MOLECULE_SCENARIO_NAME": "stack",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "-i",
+        str(directory / "inventory" / "ansible_inventory.yml"),
+        "--skip-tags",
+        "mlflow_verify",
+        *extra,
+        str(ROOT / "site.yml"),
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"site.yml {' '.join(extra)} failed: {done.stdout[-3000:]}")
+
+
+def internal_tls(clients: int, seconds: float) -> dict:
+    """Front-door throughput with the stack's inner hops encrypted and not, in
+    one run: on (as converged), off, on again (the two "on" figures show the
+    drift between them), and the tutorial server at the same load."""
+    figures: dict = {"clients": clients, "seconds": seconds}
+    with mlflow_server() as url:
+        log(f"internal TLS: tutorial server, {clients} clients")
+        command = [sys.executable, str(BENCH / "load.py"), "--url", url, "--clients", str(clients)]
+        figures["tutorial"] = run_json([*command, "--seconds", str(seconds)])
+    try:
+        for label, setting in (("on", None), ("off", "false"), ("on again", "true")):
+            if setting is not None:
+                log(f"internal TLS: site.yml with mlflow_stack_internal_tls={setting}")
+                began = time.monotonic()
+                lab_site("-e", f"mlflow_stack_internal_tls={setting}")
+                figures[f"switch to {label} (s)"] = round(time.monotonic() - began)
+            log(f"internal TLS {label}: front door, {clients} clients")
+            figures[label] = load("front door", clients, seconds)
+    finally:
+        if "on again" not in figures:
+            log("internal TLS: putting the lab back as its inventory says")
+            lab_site()
+    on = (figures["on"]["requests_per_s"] + figures["on again"]["requests_per_s"]) / 2
+    figures["off/on"] = figures["off"]["requests_per_s"] / on if on else None
+    return figures
 
 
 # ---------------------------------------------------------------- profile
@@ -563,6 +624,25 @@ def report(results: dict, out: Path) -> str:
         for label, value in app.items():
             lines.append(f"- {label}: {value:.2f} ms, +{value - app['no auth app']:.2f} ms")
         lines.append("")
+    if "internal_tls" in results:
+        tls = results["internal_tls"]
+        base = tls["tutorial"]["requests_per_s"]
+        lines += [
+            f"## Inner hops encrypted or not ({tls['clients']} clients, {tls['seconds']:.0f} s each)",
+            "",
+            "| internal TLS | requests/s | p50 ms | p99 ms | errors | ours/tutorial |",
+            "|---|---|---|---|---|---|",
+        ]
+        for label in ("on", "off", "on again", "tutorial"):
+            r = tls[label]
+            figures = f"{r['requests_per_s']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']}"
+            lines.append(f"| {label} | {figures} | {r['requests_per_s'] / base:.2f} |")
+        lines += [
+            "",
+            f"Off/on (mean of both on runs): {tls['off/on']:.2f}: the encrypted hops cost"
+            f" {(1 - 1 / tls['off/on']) * 100:.0f} % of the requests/s without them.",
+            "",
+        ]
     text = "\n".join(lines)
     (out / "report.md").write_text(text)
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -601,15 +681,16 @@ def plot(results: dict, out: Path) -> Path | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="provision,tracking,profile,artifacts,auth")
+    parser.add_argument("--only", default="provision,tracking,profile,artifacts,auth,internal-tls")
     parser.add_argument("--fresh", action="store_true", help="remove a running lab first (provision)")
     parser.add_argument("--clients", default="1,8,32,64")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--artifact-mib", type=int, default=1024)
+    parser.add_argument("--tls-clients", type=int, default=32)
     parser.add_argument("--out", type=Path, default=ROOT / "test-artifacts/bench")
     args = parser.parse_args()
     sections = args.only.split(",")
-    unknown = set(sections) - {"provision", "tracking", "profile", "artifacts", "auth"}
+    unknown = set(sections) - {"provision", "tracking", "profile", "artifacts", "auth", "internal-tls"}
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -628,6 +709,8 @@ def main() -> None:
         results["artifacts"] = artifacts(args.artifact_mib)
     if "auth" in sections:
         results["auth"] = auth()
+    if "internal-tls" in sections:
+        results["internal_tls"] = internal_tls(args.tls_clients, args.seconds)
     print(report(results, args.out))
     png = plot(results, args.out)
     print(f"written: {args.out / 'report.md'}, {args.out / 'results.json'}" + (f", {png}" if png else ""))

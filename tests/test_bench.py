@@ -109,11 +109,19 @@ def test_ceiling_report_and_plot(tutorial, tmp_path):
             "seconds": 1,
             "levels": {target: {1: level} for target in ("tutorial", "front door", "direct")},
             "ceiling": {"sqlite": ceiling},
-        }
+        },
+        "internal_tls": {
+            "clients": 1,
+            "seconds": 1,
+            **{label: level for label in ("tutorial", "on", "off", "on again")},
+            "off/on": 1.0,
+        },
     }
     text = front_door.report(results, tmp_path)
     assert "| front door | 1 |" in text
     assert "| 1.00 |" in text
+    assert "| off | " in text
+    assert "Off/on (mean of both on runs): 1.00" in text
     assert json.loads((tmp_path / "results.json").read_text())["tracking"]["ceiling"]["sqlite"] == ceiling
     png = front_door.plot(results, tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
