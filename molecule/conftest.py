@@ -155,13 +155,13 @@ def changed(result) -> list[int]:
 
 
 def changed_tasks(result) -> set[tuple[str, str]]:
-    """(task, host) of every task of an ansible-playbook run that reported a
-    change, by inventory names: a drain task's "(drained ...)" suffix is left
-    out, and so is the container a delegated host names when its
-    ansible_host differs ("stk-ml2 -> stk-proxy(stk-proxy-ubuntu2404)")."""
+    """(task, host) of every task or handler of an ansible-playbook run that
+    reported a change, by inventory names: a drain task's "(drained ...)"
+    suffix is left out, and so is the container a delegated host names when
+    its ansible_host differs ("stk-ml2 -> stk-proxy(stk-proxy-ubuntu2404)")."""
     return {
         (block.split("]")[0].split(" (drained")[0], re.sub(r"\(.*\)$", "", host))
-        for block in result.stdout.split("\nTASK [")[1:]
+        for block in re.split(r"\n(?:TASK|RUNNING HANDLER) \[", result.stdout)[1:]
         for host in re.findall(r"^changed: \[([^\]]+)\]", block, re.M)
     }
 
