@@ -121,7 +121,7 @@ def test_ceiling_report_and_plot(tutorial, tmp_path):
     assert "| front door | 1 |" in text
     assert "| 1.00 |" in text
     assert "| off | " in text
-    assert "Off/on (mean of both on runs): 1.00" in text
+    assert "Off/on (mean of both on runs): 1.00; the two on runs differ by 0 %" in text
     assert json.loads((tmp_path / "results.json").read_text())["tracking"]["ceiling"]["sqlite"] == ceiling
     png = front_door.plot(results, tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
