@@ -115,6 +115,7 @@ def test_ceiling_report_and_plot(tutorial, tmp_path):
             "seconds": 1,
             **{label: level for label in ("tutorial", "on", "off", "on again")},
             "off/on": 1.0,
+            "on spread": 0.0,
         },
     }
     text = front_door.report(results, tmp_path)
