@@ -1,13 +1,14 @@
 """All-in-one (scenario default): one host holds every part, verified through
 its proxy, over a server's life: MLflow 3.16.1 from the package index as a
 systemd service behind nginx's htpasswd (prepare.yml), then upgraded and
-switched to docker mode and MLflow's auth app in one converge; check mode on
-the converged host."""
+switched to docker mode and MLflow's auth app in one converge (check mode:
+tests/test_switch_auth_app.py, after switching back)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 
 import pytest
@@ -15,8 +16,6 @@ from conftest import (
     AS_PROXY,
     TLS_CLIENT,
     FrontDoor,
-    changed,
-    changed_tasks,
     kept_alive_ms,
     open_ports,
     q,
@@ -310,35 +309,27 @@ def test_mlflow_keeps_its_stored_secrets_under_the_stacks_own_passphrase(lab, ai
     assert f"MLFLOW_CRYPTO_KEK_PASSPHRASE={lab.secret('crypto_passphrase')}" in env
 
 
-def started(aio) -> str:
-    return aio.check_output("docker inspect -f '{{.State.StartedAt}}' mlflow-server")
+def test_a_version_that_does_not_know_the_schema_is_refused_before_anything_changes(lab, aio):
+    """The database as a newer MLflow would leave it (a revision this version
+    does not know): playbooks/mlflow_server.yml refuses it, changes nothing
+    before (its install and configuration tasks find the host as converge
+    left it) and restarts no server."""
 
+    def psql(sql: str) -> str:
+        return aio.check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(sql)}")
 
-def test_check_mode_on_the_converged_host_shows_the_change_asked_for_and_makes_none(lab, aio):
-    """site.yml --check --diff with one setting changed (the workers): only
-    the tasks that setting reaches report a change (the server's environment,
-    its drain, new container and undrain), every other task of the converged
-    host none; and nothing changes: no file written, no server restarted,
-    none left drained."""
-    workers = lab.var("aio", "mlflow_server_workers")
-    assert workers != 3, workers
-    env_file = "sha256sum /etc/mlflow/mlflow.env"
-    before_file, before = aio.check_output(env_file), started(aio)
-    run = lab.playbook("site.yml", "--check", "--diff", mlflow_server_workers=3)
-    assert sum(changed(run)) > 0, "check mode did not see the change"
-    expected = {
-        ("mlflow_server : Write the server environment (secrets; shared by every install mode)", "aio"),
-        ("mlflow_server : Run the MLflow container", "aio"),
-        # Delegated to the host itself: no " -> " in the label.
-        ("nginx_proxy : Mark the server down in the upstream, or up again", "aio"),
-        ("nginx_proxy : Reload nginx", "aio"),
-    }
-    seen = changed_tasks(run)
-    assert seen == expected, seen ^ expected
-    assert aio.check_output(env_file) == before_file, "check mode wrote a file"
-    assert started(aio) == before, "check mode restarted the server"
-    upstream = aio.check_output("grep -c ' down;' /etc/nginx/sites-available/mlflow.conf || true")
-    assert upstream == "0", "check mode left the server drained"
+    head = psql("SELECT version_num FROM alembic_version")
+    psql("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    before = inspect(aio)["State"]["StartedAt"]
+    try:
+        run = lab.playbook("playbooks/mlflow_server.yml")
+    finally:
+        psql(f"UPDATE alembic_version SET version_num = '{head}'")
+    assert run.returncode != 0
+    refusal = "does not know the schema revision of the store database (ffffffffffff)"
+    assert refusal in run.stdout, run.stdout[-3000:]
+    assert set(re.findall(r"changed=(\d+)", run.stdout[run.stdout.rindex("PLAY RECAP") :])) == {"0"}
+    assert inspect(aio)["State"]["StartedAt"] == before
 
 
 def test_killed_container_restarts_without_data_loss(aio, door, systemd_run):

@@ -1,8 +1,9 @@
 """MLflow's auth app on the all-in-one host (scenario default), which
 converge switched on (prepare.yml's first install had nginx check
 credentials): checked from aio-outsider through the front door, then
-switched back to htpasswd, last. One host: a switch costs a third of what
-it cost on the five-host stack, where the same roles run as they do here."""
+switched back to htpasswd, and check mode tried on the host so converged,
+last. One host: a switch costs a third of what it cost on the five-host
+stack, where the same roles run as they do here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 import secrets
 
 import pytest
-from conftest import FrontDoor, changed, see_run_in_the_ui
+from conftest import FrontDoor, changed, changed_tasks, see_run_in_the_ui
 
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
 # The parts that read mlflow_stack_auth_mode: the auth database, the servers,
@@ -75,8 +76,9 @@ def test_switching_back_to_htpasswd_never_answers_without_credentials_and_leaves
     """The same parts switch back (the database's rules for the auth app's
     database go too): playbooks/mlflow_server.yml's first play makes the
     proxies check credentials before MLflow's auth app goes off; before that
-    order, the server answered anyone until the proxy play ran. A second run
-    in htpasswd mode changes nothing: nothing of the auth app was left."""
+    order, the server answered anyone until the proxy play ran. That nothing
+    of the auth app was left: the check-mode run below, in htpasswd mode,
+    sees no other change than the one it asks for."""
     with door.anonymous_requests(SEARCH) as codes:
         back = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS, mlflow_stack_auth_mode="htpasswd")
     assert set(changed(back)) != {0}
@@ -85,5 +87,38 @@ def test_switching_back_to_htpasswd_never_answers_without_credentials_and_leaves
     assert door.request("GET", SEARCH)[0] == "401"
     assert door.request("GET", SEARCH, user="ci", password=passwords["ci"])[0] == "200"
     assert not lab.host("aio").file("/etc/mlflow/basic_auth.ini").exists
-    again = lab.playbook("site.yml", "--tags", AUTH_MODE_TAGS, mlflow_stack_auth_mode="htpasswd")
-    assert set(changed(again)) == {0}
+
+
+def started(aio) -> str:
+    return aio.check_output("docker inspect -f '{{.State.StartedAt}}' mlflow-server")
+
+
+def test_check_mode_on_the_converged_host_shows_the_change_asked_for_and_makes_none(lab):
+    """After the switch back: site.yml --check --diff in htpasswd mode with
+    one setting changed (the workers): only the tasks that setting reaches
+    report a change (the server's environment, its drain, new container and
+    undrain), every other task of the host none (so the switch back left
+    nothing of the auth app to remove); and nothing changes: no file
+    written, no server restarted, none left drained."""
+    aio = lab.host("aio")
+    workers = lab.var("aio", "mlflow_server_workers")
+    assert workers != 3, workers
+    env_file = "sha256sum /etc/mlflow/mlflow.env"
+    before_file, before = aio.check_output(env_file), started(aio)
+    run = lab.playbook(
+        "site.yml", "--check", "--diff", mlflow_server_workers=3, mlflow_stack_auth_mode="htpasswd"
+    )
+    assert sum(changed(run)) > 0, "check mode did not see the change"
+    expected = {
+        ("mlflow_server : Write the server environment (secrets; shared by every install mode)", "aio"),
+        ("mlflow_server : Run the MLflow container", "aio"),
+        # Delegated to the host itself: no " -> " in the label.
+        ("nginx_proxy : Mark the server down in the upstream, or up again", "aio"),
+        ("nginx_proxy : Reload nginx", "aio"),
+    }
+    seen = changed_tasks(run)
+    assert seen == expected, seen ^ expected
+    assert aio.check_output(env_file) == before_file, "check mode wrote a file"
+    assert started(aio) == before, "check mode restarted the server"
+    upstream = aio.check_output("grep -c ' down;' /etc/nginx/sites-available/mlflow.conf || true")
+    assert upstream == "0", "check mode left the server drained"
