@@ -248,40 +248,54 @@ def upstream(lab: Lab, server: str) -> str:
     return f"https://{lab.ip(server)}:5000"
 
 
-# Runs on a host: median ms of GETs over one kept-alive connection (the first
-# five not counted). KEPT_ALIVE ADDRESS PORT HOST_HEADER; HTTPS under AS_PROXY.
+# Runs on a host: GETs over two kept-alive connections, in turn, the first
+# five of each not counted; prints the median ms of each, "PLAIN QUICKACK".
+# The second connection ACKs every segment at once (TCP_QUICKACK, set again
+# before each answer is read: Linux clears it), so it never meets Nagle's
+# stall; the first is what nginx's pooled connections see. Taken in turn,
+# both pay the same load. KEPT_ALIVE ADDRESS PORT HOST_HEADER; HTTPS under
+# AS_PROXY.
 KEPT_ALIVE = (
     TLS_CLIENT
     + r"""
-import http.client, statistics, sys, time
+import http.client, socket, statistics, sys, time
 context = tls_context()
-conn = (http.client.HTTPSConnection(sys.argv[1], int(sys.argv[2]), timeout=30, context=context) if context
-        else http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=30))
+def connect():
+    if context:
+        return http.client.HTTPSConnection(sys.argv[1], int(sys.argv[2]), timeout=30, context=context)
+    return http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]), timeout=30)
 # MLflow's auth app wants credentials (AUTHORIZATION: the header's value).
 headers = {"Host": sys.argv[3]}
 if "AUTHORIZATION" in os.environ:
     headers["Authorization"] = os.environ["AUTHORIZATION"]
-taken = []
-for i in range(25):
-    began = time.perf_counter()
-    conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
-    response = conn.getresponse()
-    response.read()
-    assert response.status == 200, response.status
-    taken.append(time.perf_counter() - began)
-print(statistics.median(taken[5:]) * 1000)
+connections = {"plain": connect(), "quickack": connect()}
+taken = {name: [] for name in connections}
+for i in range(30):
+    for name, conn in connections.items():
+        began = time.perf_counter()
+        conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
+        if name == "quickack":
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200, response.status
+        taken[name].append(time.perf_counter() - began)
+print(*(statistics.median(values[5:]) * 1000 for values in taken.values()))
 """
 )
 
 
-def kept_alive_ms(client, address: str, port: int, host_header: str, env: str = "") -> float:
-    """Median ms of a request on a reused connection to MLflow from `client`
+def kept_alive_stall_ms(client, address: str, port: int, host_header: str, env: str = "") -> float:
+    """How much longer (median ms) a request on a reused connection to MLflow
+    from `client` takes than one whose client ACKs at once, measured in turn
     (env: AS_PROXY for a stack server; AUTHORIZATION=... for MLflow's auth
-    app). With Nagle's algorithm on in the
-    server (uvicorn issue 3149) every such request waits for the client's
-    delayed ACK: 40 ms or more on Linux."""
+    app). With Nagle's algorithm on in the server (uvicorn issue 3149) each
+    such request waits for the client's delayed ACK: 40 ms or more on Linux;
+    without it, about 0 however loaded the host."""
     program = f"python3 -c {q(KEPT_ALIVE)} {q(address)} {port} {q(host_header)}"
-    return float(client.check_output(f"{env} {program}"))
+    plain, quickack = map(float, client.check_output(f"{env} {program}").split())
+    print(f"kept-alive request: {plain:.1f} ms, {quickack:.1f} ms with quick ACKs")
+    return plain - quickack
 
 
 def curl(client, url: str, *options: str) -> str:

@@ -16,7 +16,7 @@ from conftest import (
     AS_PROXY,
     TLS_CLIENT,
     FrontDoor,
-    kept_alive_ms,
+    kept_alive_stall_ms,
     open_ports,
     q,
     scenario,
@@ -282,7 +282,7 @@ def test_kept_alive_connections_do_not_wait_for_delayed_acks(aio):
     the role's TCP_NODELAY module must hold with asyncio's loop (this scenario's
     package list has no uvloop), or each reused request stalls >= 40 ms."""
     env = f"{AS_PROXY} AUTHORIZATION={q(AUTHORIZATION)}"
-    assert kept_alive_ms(aio, "127.0.0.1", 5000, PUBLIC, env=env) < 20
+    assert kept_alive_stall_ms(aio, "127.0.0.1", 5000, PUBLIC, env=env) < 20
 
 
 def ask(aio, path: str) -> str:

@@ -13,7 +13,7 @@ from conftest import (
     AS_PROXY,
     PROJECT,
     TLS_CLIENT,
-    kept_alive_ms,
+    kept_alive_stall_ms,
     q,
     scenario,
     see_run_in_the_ui,
@@ -211,7 +211,7 @@ def test_connections_the_proxy_keeps_alive_do_not_wait_for_delayed_acks(lab, ser
     """nginx reuses its connections to MLflow; each mode's server must answer a
     reused connection without Nagle's stall (>= 40 ms per request)."""
     # The stack's default port (mlflow_stack_mlflow_port), as test_front_door's.
-    assert kept_alive_ms(lab.host("stk-proxy"), lab.ip(server), 5000, NAME, env=AS_PROXY) < 20
+    assert kept_alive_stall_ms(lab.host("stk-proxy"), lab.ip(server), 5000, NAME, env=AS_PROXY) < 20
 
 
 def db_password(lab) -> str:
