@@ -145,9 +145,11 @@ def q(value: str) -> str:
     return shlex.quote(value)
 
 
-def changed(result) -> list[int]:
-    """The changed= count of each host in an ansible-playbook run's recap (the run must have passed)."""
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+def changed(result, must_pass: bool = True) -> list[int]:
+    """The changed= count of each host in an ansible-playbook run's recap (the
+    run must have passed, unless must_pass is False: a refusal's recap)."""
+    if must_pass:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     recap = result.stdout[result.stdout.rindex("PLAY RECAP") :]
     counts = [int(n) for n in re.findall(r"changed=(\d+)", recap)]
     assert counts, recap

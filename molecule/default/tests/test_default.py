@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 
 import pytest
@@ -16,6 +15,7 @@ from conftest import (
     AS_PROXY,
     TLS_CLIENT,
     FrontDoor,
+    changed,
     kept_alive_stall_ms,
     open_ports,
     q,
@@ -68,6 +68,11 @@ def direct(aio, method: str, path: str, headers: dict, body: str | None = None) 
 def systemd_run(door):
     """The run prepare.yml logged while MLflow ran as a systemd service."""
     return json.loads(door.client.file("/var/tmp/systemd-run.json").content_string)
+
+
+def psql(aio, sql: str) -> str:
+    """One query to MLflow's database, as postgres; its unaligned output."""
+    return aio.check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(sql)}")
 
 
 def inspect(aio, name=CONTAINER):
@@ -171,8 +176,7 @@ def test_the_verification_passed_through_the_proxy(lab, aio):
     assert report["ok"] is True, report["failed"]
     names = [c["name"] for c in report["checks"]]
     assert names[:3] == ["server answers", "TLS verified", "credentials required"]
-    status = f"SELECT status FROM runs WHERE run_uuid = '{report['run_id']}'"
-    assert aio.check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(status)}") == "FINISHED"
+    assert psql(aio, f"SELECT status FROM runs WHERE run_uuid = '{report['run_id']}'") == "FINISHED"
 
 
 def test_mlflow_listens_on_loopback_only(aio):
@@ -314,21 +318,17 @@ def test_a_version_that_does_not_know_the_schema_is_refused_before_anything_chan
     does not know): playbooks/mlflow_server.yml refuses it, changes nothing
     before (its install and configuration tasks find the host as converge
     left it) and restarts no server."""
-
-    def psql(sql: str) -> str:
-        return aio.check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(sql)}")
-
-    head = psql("SELECT version_num FROM alembic_version")
-    psql("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    head = psql(aio, "SELECT version_num FROM alembic_version")
+    psql(aio, "UPDATE alembic_version SET version_num = 'ffffffffffff'")
     before = inspect(aio)["State"]["StartedAt"]
     try:
         run = lab.playbook("playbooks/mlflow_server.yml")
     finally:
-        psql(f"UPDATE alembic_version SET version_num = '{head}'")
+        psql(aio, f"UPDATE alembic_version SET version_num = '{head}'")
     assert run.returncode != 0
     refusal = "does not know the schema revision of the store database (ffffffffffff)"
     assert refusal in run.stdout, run.stdout[-3000:]
-    assert set(re.findall(r"changed=(\d+)", run.stdout[run.stdout.rindex("PLAY RECAP") :])) == {"0"}
+    assert set(changed(run, must_pass=False)) == {0}
     assert inspect(aio)["State"]["StartedAt"] == before
 
 

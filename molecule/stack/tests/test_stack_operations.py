@@ -261,13 +261,13 @@ def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
     assert behind["known"], behind
 
     break_it = "ALTER ROLE mlflow IN DATABASE mlflow SET search_path = nowhere"
-    lab.host("stk-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -c {q(break_it)}")
+    psql(lab, break_it)
     try:
         try:
             run = lab.playbook("playbooks/mlflow_server.yml")
         finally:
             fix = "ALTER ROLE mlflow IN DATABASE mlflow RESET search_path"
-            lab.host("stk-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -c {q(fix)}")
+            psql(lab, fix)
         assert run.returncode != 0
         assert "The schema migration to MLflow" in run.stdout, run.stdout[-4000:]
         assert ran(run, "mlflow_server : Migrate the schemas with") == 1
