@@ -19,6 +19,7 @@ BAD = [
         "docker_engine_storage_driver=Overlay 2 is not a storage",
     ),
     ({"docker_engine_daemon_options": "live-restore"}, "docker_engine_daemon_options"),
+    ({"docker_engine_image_store": "overlay2"}, "docker_engine_image_store must be one of: auto, classic"),
 ]
 
 

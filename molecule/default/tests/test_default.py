@@ -206,6 +206,26 @@ def test_engine_settings_from_variables(lab, aio):
     assert expected != {"max-size": "20m", "max-file": "5"}, "the scenario must differ from the defaults"
 
 
+def test_a_new_engine_gets_the_classic_image_store_and_is_never_switched_under_its_images(lab, aio):
+    """docker_engine_image_store=auto on an engine the role installed: the
+    classic store (Ubuntu 24.04's Docker 29 alone picks the containerd store
+    for a new engine). Asked to switch it while it holds the MLflow image and
+    container, the run stops at the role's checks, naming them, and changes
+    nothing."""
+    info = json.loads(aio.check_output("docker info --format '{{json .}}'"))
+    assert info["Driver"] == "overlay2", info["Driver"]
+    assert "io.containerd.snapshotter.v1" not in json.dumps(info["DriverStatus"])
+    daemon = aio.file("/etc/docker/daemon.json").content_string
+    run = lab.playbook(
+        "playbooks/mlflow_server.yml", "--tags", "docker_engine", docker_engine_image_store="containerd"
+    )
+    assert run.returncode != 0
+    held = f"keeps {info['Images']} images and {info['Containers']} containers in its classic image store"
+    assert held in run.stdout, run.stdout[-3000:]
+    assert set(changed(run, must_pass=False)) == {0}
+    assert aio.file("/etc/docker/daemon.json").content_string == daemon
+
+
 def test_container_healthy_non_root_with_restart_policy(aio):
     wait_container_healthy(aio)
     container = inspect(aio)

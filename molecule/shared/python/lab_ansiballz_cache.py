@@ -12,6 +12,7 @@ molecule/shared/create.yml mounts into each container's dist-packages; no
 effect on other imports, and none on a real VM.
 """
 
+import contextlib
 import hashlib
 import marshal
 import os
@@ -25,17 +26,15 @@ _TAG = sys.implementation.cache_tag.encode()
 
 def _renamed(code, filename):
     """The cached code under this run's file name (tracebacks name the real zip)."""
-    consts = tuple(_renamed(const, filename) if hasattr(const, "co_code") else const for const in code.co_consts)
-    return code.replace(co_filename=filename, co_consts=consts)
+    consts = (_renamed(const, filename) if hasattr(const, "co_code") else const for const in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=tuple(consts))
 
 
 def _folder():
     """/var/tmp/lab-ansiballz-UID, used only when it is this user's own and private."""
     folder = f"/var/tmp/lab-ansiballz-{os.geteuid()}"
-    try:
+    with contextlib.suppress(FileExistsError):
         os.mkdir(folder, 0o700)
-    except FileExistsError:
-        pass
     status = os.lstat(folder)
     if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.geteuid() or status.st_mode & 0o077:
         raise OSError(f"{folder} is not private to this user")
