@@ -279,6 +279,18 @@ def test_a_trusted_load_balancer_names_the_client_and_only_that_client_is_banned
         assert access_log(proxy, access_log_length(proxy) - 1)[0].startswith(lab.ip("stk-ml1") + " ")
     finally:
         proxy.run(f"fail2ban-client set mlflow-proxy unbanip {flooding}")
+        # The unban rewrites nginx's list and reloads nginx after the command
+        # returns: the next test starts once that reload is over (a connection
+        # an old worker accepts as it shuts down is closed: curl's 000).
+        for _ in range(100):
+            if flooding not in proxy.file("/etc/nginx/mlflow-banned.conf").content_string:
+                break
+            time.sleep(0.2)
+        time.sleep(1)  # the reload right after the list is written
+        for _ in range(100):
+            if not proxy.run("pgrep -f 'worker process is shutting down'").stdout:
+                break
+            time.sleep(0.2)
 
 
 def test_removed_user_is_locked_out(lab, request_, alice, changed_proxy):

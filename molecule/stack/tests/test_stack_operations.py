@@ -44,15 +44,8 @@ def test_each_playbook_alone_changes_nothing(lab, playbook):
     back to a default because another play did not run). The runs of
     playbooks/mlflow_server.yml and playbooks/nginx_proxy.yml alone are
     checked the same way, by the exact changes of the tests that run them
-    (a new server joining; a removed user)."""
+    (the gc timer moving back; a removed user)."""
     assert set(changed(lab.playbook(playbook))) == {0}
-
-
-def test_site_with_role_tags_changes_nothing(lab):
-    """Tags skip plays' tasks, never the settings: the roles get what a full
-    run gives them (the two roles whose settings come most from other hosts:
-    the servers' stores and the proxy's upstreams)."""
-    assert set(changed(lab.playbook("site.yml", "--tags", "mlflow_server,nginx_proxy"))) == {0}
 
 
 def started(lab) -> tuple[str, str]:
@@ -202,16 +195,17 @@ def versions(lab) -> set[str]:
     }
 
 
-def test_a_new_server_joins_without_stopping_the_others(lab):
+def test_a_new_server_joins_a_run_with_role_tags_without_stopping_the_others(lab):
     """stk-ml2 as a new server (no container, no record) in a fleet already on
-    this version: it starts, and no other server stops or migrates.
-    playbooks/mlflow_server.yml runs alone here: exactly the new server's
-    tasks change (its files, the other server and the proxy's settings
-    unchanged: alone, the playbook gets what site.yml gives it)."""
+    this version, joined by `site.yml --tags mlflow_server,nginx_proxy`: it
+    starts, and no other server stops or migrates. Exactly the new server's
+    tasks change: tags skip plays' tasks, never the settings (the two roles
+    whose settings come most from other hosts, the servers' stores and the
+    proxy's upstreams, get what a full run gives them, or they would change)."""
     lab.host("stk-ml2").check_output(f"docker rm -f mlflow-server && rm -f {SCHEMA_FILE}")
     invocation = "systemctl show -p InvocationID --value mlflow-server"
     before = lab.host("stk-ml1").check_output(invocation)
-    run = lab.playbook("playbooks/mlflow_server.yml")
+    run = lab.playbook("site.yml", "--tags", "mlflow_server,nginx_proxy")
     assert run.returncode == 0, run.stdout[-4000:]
     assert "Migrate the schemas" not in run.stdout
     assert lab.host("stk-ml1").check_output(invocation) == before, "a server was restarted for a joining one"
@@ -359,8 +353,17 @@ def test_gc_in_docker_mode_runs_in_the_container(lab):
         assert moved.returncode == 0, moved.stdout[-4000:]
         collect_garbage(lab, "stk-ml2", "stk-ml1")
     finally:
-        back = lab.playbook("playbooks/mlflow_server.yml", "--tags", "mlflow_server_gc")
+        # Alone and untagged: exactly the timer's move back changes (the
+        # playbook gets what site.yml gives it).
+        back = lab.playbook("playbooks/mlflow_server.yml")
         assert back.returncode == 0, back.stdout[-4000:]
+    expected = {
+        ("mlflow_server : Install the garbage collection service and timer", "stk-ml1"),
+        ("mlflow_server : Start the timer and enable it at boot", "stk-ml1"),
+        ("mlflow_server : Stop the timer and disable it", "stk-ml2"),
+        ("mlflow_server : Remove the garbage collection units", "stk-ml2"),
+    }
+    assert changed_tasks(back) == expected, changed_tasks(back) ^ expected
 
 
 def test_check_mode_stops_a_fresh_host_at_once_after_the_input_checks(lab, tmp_path):
