@@ -288,7 +288,8 @@ def test_a_trusted_load_balancer_names_the_client_and_only_that_client_is_banned
             time.sleep(0.2)
         time.sleep(1)  # the reload right after the list is written
         for _ in range(100):
-            if not proxy.run("pgrep -f 'worker process is shutting down'").stdout:
+            # [w]: the pattern does not match the shell that runs pgrep.
+            if not proxy.run("pgrep -f '[w]orker process is shutting down'").stdout:
                 break
             time.sleep(0.2)
 
