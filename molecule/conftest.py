@@ -171,6 +171,12 @@ def changed_tasks(result) -> set[tuple[str, str]]:
 ACCESS_LOG = "/var/log/nginx/mlflow.access.log"
 
 
+def ui_asset(page: str) -> str:
+    """The path of the UI's main script, named in MLflow's page ("/") by a
+    hash of its content."""
+    return "/" + re.search(r"static-files/static/js/main\.[0-9a-f]+\.js", page).group(0)
+
+
 def access_log(proxy, since: int = 0) -> list[str]:
     """The proxy's access log lines after the first `since` ones."""
     return proxy.check_output(f"tail -n +{since + 1} {ACCESS_LOG}").splitlines()

@@ -20,6 +20,7 @@ from conftest import (
     changed_tasks,
     q,
     scenario,
+    ui_asset,
     upstream,
     wait_healthy,
 )
@@ -128,6 +129,28 @@ def test_security_headers_and_no_version(request_, alice):
     assert "x-content-type-options: nosniff" in headers
     assert "x-frame-options: sameorigin" in headers
     assert re.search(r"^server: nginx\s*$", headers, re.M), headers
+
+
+def test_the_ui_assets_are_kept_by_the_proxy_and_by_browsers(proxy, door, request_, alice):
+    """Content-hashed: browsers keep them a year, the proxy answers them
+    from its cache (no MLflow server asked), and only with credentials.
+    test_stack_operations.py shows them served while every server is stopped."""
+    asset = ui_asset(door.get("/", user="alice", password=alice))
+    assert request_("GET", asset)[0] == "401"
+    status, headers = request_("GET", asset, user="alice", password=alice)
+    assert status == "200"
+    headers = headers.lower()
+    assert re.search(r"^cache-control: private, max-age=31536000, immutable\s*$", headers, re.M), headers
+    assert "x-content-type-options: nosniff" in headers
+    logged = access_log_length(proxy)
+    assert request_("GET", asset, user="alice", password=alice)[0] == "200"
+    (line,) = access_log(proxy, logged)
+    assert "upstream=- " in line, line  # answered without MLflow
+    # MLflow's data is never kept: each answer comes from a server.
+    logged = access_log_length(proxy)
+    assert request_("GET", "/", user="alice", password=alice)[0] == "200"
+    (line,) = access_log(proxy, logged)
+    assert "upstream=- " not in line, line
 
 
 def test_body_limit_is_the_configured_one(lab, request_, alice):

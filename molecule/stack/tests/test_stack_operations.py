@@ -22,6 +22,7 @@ from conftest import (
     changed,
     changed_tasks,
     q,
+    ui_asset,
     upstream,
     uvicorn_workers,
 )
@@ -96,6 +97,11 @@ class Traffic:
         return requests.post(
             self.url + path, json=body, headers={"Host": self.host}, auth=self.auth, verify=False, timeout=60
         )
+
+    def get(self, path: str) -> requests.Response:
+        """A GET of any path of the site (not only the API's)."""
+        url = self.url.split("/api/")[0] + path
+        return requests.get(url, headers={"Host": self.host}, auth=self.auth, verify=False, timeout=60)
 
     def _loop(self) -> None:
         step, due = 0, time.monotonic()
@@ -249,6 +255,9 @@ def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
     head = schema(lab)["store"]["head"]
     python, path = entrypoint(lab)
     traffic = Traffic(lab)  # its experiment and run, made before the undo
+    asset = ui_asset(traffic.get("/").text)
+    script = traffic.get(asset)
+    assert script.status_code == 200, script.status_code
     lab.host("stk-ml1").check_output(f"{python} -c {q(UNDO_LAST_MIGRATION)} {path}")
     behind = schema(lab)["store"]
     assert behind["current"] != head, behind
@@ -277,6 +286,11 @@ def test_a_failed_migration_stops_with_the_rollback_command_which_works(lab):
         assert lab.host("stk-ml1").run("systemctl is-active mlflow-server").stdout.strip() != "active"
         ml2 = lab.host("stk-ml2").run("docker inspect -f '{{.State.Running}}' mlflow-server")
         assert ml2.stdout.strip() != "true", "stk-ml2's container still runs"
+        # The proxy still serves the UI's assets it keeps (a page open in a
+        # browser goes on loading its views); MLflow's data answers 503.
+        kept = traffic.get(asset)
+        assert (kept.status_code, kept.content) == (200, script.content), kept.status_code
+        assert traffic.get("/version").status_code == 503
         # A change made after the backup: only a restore undoes it.
         psql(lab, f"UPDATE runs SET status = 'KILLED' WHERE run_uuid = '{run_id}'")
 
