@@ -455,6 +455,7 @@ def see_run_in_the_ui(
     run_id: str,
     label: str,
     loads: int = 1,
+    proxy=None,
 ) -> dict:
     """Open the experiment's runs page as a person does, in headless chromium.
 
@@ -463,7 +464,8 @@ def see_run_in_the_ui(
     of the page), opens https://NAME/#/experiments/ID/runs and waits until the
     run's link is on the page; `loads` times in all (the browser's reload).
     Keeps a screenshot and the first load's timing in
-    ARTIFACTS/LABEL@DISTRO.{png,json}; returns the timing.
+    ARTIFACTS/LABEL@DISTRO.{png,json}; returns the timing. On a failure,
+    the end of the error log of `proxy` (the front door's host) is told too.
     """
     from urllib.parse import quote
 
@@ -521,9 +523,11 @@ def see_run_in_the_ui(
         # Whatever the browser stopped on, say where, after how long, and what
         # the page showed and fetched (a person's report, not a stack trace).
         reason = (error.msg or type(error).__name__).splitlines()[0]
+        proxy_log = proxy.run("tail -n 20 /var/log/nginx/mlflow.error.log").stdout if proxy else ""
         raise AssertionError(
             f"{label}: {phase} failed after {time.monotonic() - start:.1f} s: "
             + page_state(driver, ARTIFACTS / f"{label}-failed.png", reason)
+            + (f"; the proxy's error log ends: {proxy_log}" if proxy_log else "")
         ) from None
     finally:
         driver.quit()

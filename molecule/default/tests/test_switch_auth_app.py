@@ -67,6 +67,7 @@ def test_the_ui_shows_the_verification_run_in_auth_app_mode(lab, door, passwords
         report["experiment_id"],
         report["run_id"],
         "ui-auth-app-admin",
+        proxy=lab.host("aio"),
     )
 
 

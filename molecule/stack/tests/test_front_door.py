@@ -484,6 +484,7 @@ def test_a_person_reloading_the_runs_page_30_times_is_never_banned(lab):
         report["run_id"],
         "ui-htpasswd-admin",
         loads=30,
+        proxy=lab.host("stk-proxy"),
     )
     browser = [line for line in access_log(proxy, logged) if "HeadlessChrome" in line]
     assert len(browser) > 30 * 10, f"{len(browser)} requests for 30 loads"

@@ -186,6 +186,7 @@ def test_a_person_sees_the_verification_run_in_the_ui(lab, report):
         report["experiment_id"],
         report["run_id"],
         "ui-htpasswd-alice",
+        proxy=lab.host("stk-proxy"),
     )
 
 
