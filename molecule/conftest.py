@@ -169,6 +169,7 @@ def changed_tasks(result) -> set[tuple[str, str]]:
 
 
 ACCESS_LOG = "/var/log/nginx/mlflow.access.log"
+ERROR_LOG = "/var/log/nginx/mlflow.error.log"
 
 
 def ui_asset(page: str) -> str:
@@ -523,7 +524,7 @@ def see_run_in_the_ui(
         # Whatever the browser stopped on, say where, after how long, and what
         # the page showed and fetched (a person's report, not a stack trace).
         reason = (error.msg or type(error).__name__).splitlines()[0]
-        proxy_log = proxy.run("tail -n 20 /var/log/nginx/mlflow.error.log").stdout if proxy else ""
+        proxy_log = proxy.run(f"tail -n 20 {ERROR_LOG}").stdout if proxy else ""
         raise AssertionError(
             f"{label}: {phase} failed after {time.monotonic() - start:.1f} s: "
             + page_state(driver, ARTIFACTS / f"{label}-failed.png", reason)
