@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -35,3 +36,44 @@ def test_every_default_is_specified(role):
         assert name.startswith(f"{role}_"), name
         assert spec.get("description"), f"{name} has no description"
         assert name in defaults or spec.get("required"), f"{name}: neither a default nor required"
+
+
+# The front page and docs/: what they name must exist, so a renamed variable
+# or a moved file fails here instead of misleading a reader.
+PAGES = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
+ROLE_PREFIXES = "|".join(sorted(ROLES, key=len, reverse=True))
+ROLE_VARIABLE = re.compile(rf"\b(?:{ROLE_PREFIXES})_[a-z0-9_]*[a-z0-9]\b")
+# A path in backticks (a command's first word) or a link; NAME, ENV, X,
+# {a,b} and * stand for any part.
+PATH = re.compile(r"`((?:roles|playbooks|scripts|bench|files|molecule|docs|inventories|tests)/[^`\s]*)")
+LINK = re.compile(r"\]\(([^)#:]+)(?:#[^)]*)?\)")
+
+
+def code_words() -> set[str]:
+    """Every word of the roles and playbooks: variables, facts, registered names."""
+    words: set[str] = set()
+    for folder in ("roles", "playbooks"):
+        for path in (PROJECT / folder).rglob("*"):
+            if path.suffix in (".yml", ".j2", ".py") and path.is_file():
+                words |= set(re.findall(r"\w+", path.read_text()))
+    return words
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_variable_a_page_names_exists(page):
+    unknown = sorted(set(ROLE_VARIABLE.findall(page.read_text())) - code_words())
+    assert not unknown, f"{page.name} names variables no role or playbook has"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_path_and_link_of_a_page_exists(page):
+    text = page.read_text()
+    missing = []
+    for path in PATH.findall(text):
+        pattern = re.sub(r"\b(NAME|ENV|X|VERSION|DB|STAGE)\b|\{[^}]*\}", "*", path.rstrip("/.,:;"))
+        if not list(PROJECT.glob(pattern)):
+            missing.append(path)
+    for link in LINK.findall(text):
+        if not (page.parent / link).exists():
+            missing.append(link)
+    assert not missing, f"{page.name} points to what does not exist"
