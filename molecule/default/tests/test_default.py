@@ -11,18 +11,10 @@ import json
 import time
 
 import pytest
-from conftest import (
-    AS_PROXY,
-    TLS_CLIENT,
-    FrontDoor,
-    changed,
-    kept_alive_stall_ms,
-    open_ports,
-    q,
-    scenario,
-    uvicorn_workers,
-    wait_healthy,
-)
+from labtest.front_door import FrontDoor
+from labtest.hosts import AS_PROXY, kept_alive_stall_ms, program, uvicorn_workers, wait_healthy
+from labtest.lab import changed, q, scenario
+from labtest.scan import open_ports
 
 LAB = scenario()
 PUBLIC = LAB.var("aio", "mlflow_stack_public_name")
@@ -35,17 +27,7 @@ DIRECT = "https://127.0.0.1:5000"
 ADMIN = {"user": "admin", "password": LAB.secret("admin_password")}
 AUTHORIZATION = "Basic " + base64.b64encode(f"{ADMIN['user']}:{ADMIN['password']}".encode()).decode()
 
-# Runs on the host under AS_PROXY: one request straight to MLflow.
-# REQUEST METHOD PATH HEADERS_JSON [BODY]; prints the HTTP status.
-REQUEST = (
-    TLS_CLIENT
-    + r"""
-import http.client, json, sys
-conn = http.client.HTTPSConnection("127.0.0.1", 5000, context=tls_context(), timeout=30)
-conn.request(sys.argv[1], sys.argv[2], body=(sys.argv[4:] or [None])[0], headers=json.loads(sys.argv[3]))
-print(conn.getresponse().status)
-"""
-)
+REQUEST = program("request")
 
 
 @pytest.fixture(scope="module")
@@ -311,11 +293,8 @@ def test_kept_alive_connections_do_not_wait_for_delayed_acks(aio):
 
 def ask(aio, path: str) -> str:
     """The body of a GET straight to MLflow, as the proxy and the auth app's admin."""
-    program = TLS_CLIENT + (
-        "import sys; request = urllib.request.Request(sys.argv[1], headers={'Authorization': sys.argv[2]}); "
-        "print(urllib.request.urlopen(request, timeout=10).read().decode())"
-    )
-    return aio.check_output(f"{AS_PROXY} python3 -c {q(program)} {q(DIRECT + path)} {q(AUTHORIZATION)}")
+    get = program("get")
+    return aio.check_output(f"{AS_PROXY} python3 -c {q(get)} {q(DIRECT + path)} {q(AUTHORIZATION)}")
 
 
 def test_prometheus_metrics(aio):

@@ -11,7 +11,9 @@ import json
 import secrets
 
 import pytest
-from conftest import FrontDoor, changed, changed_tasks, see_run_in_the_ui
+from labtest.browser import see_run_in_the_ui
+from labtest.front_door import FrontDoor
+from labtest.lab import changed, changed_tasks
 
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
 # The parts that read mlflow_stack_auth_mode: the auth database, the servers,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import q, scenario
+from labtest.lab import q, scenario
 
 PORT = int(scenario().var("pg-db", "mlflow_stack_db_port"))
 BACKUP_DIR = "/var/backups/postgresql"

@@ -17,7 +17,11 @@ import time
 
 import pytest
 import requests
-from conftest import TLS_CLIENT, access_log, install, open_ports, q, scenario, see_run_in_the_ui, upstream
+from labtest.browser import see_run_in_the_ui
+from labtest.front_door import access_log
+from labtest.hosts import install, program, upstream
+from labtest.lab import q, scenario
+from labtest.scan import open_ports
 
 LAB = scenario()
 NAME = LAB.var("stk-proxy", "mlflow_stack_public_name")
@@ -29,41 +33,7 @@ SEAWEEDFS_INTERNAL = [9333, 19333, 8080, 18080, 8888, 18888, 18333]
 # verification (mlflow_verify), not here.
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
-# Runs on stk-outsider: wrong passwords for alice (bcrypt, the costly case)
-# at RATE requests/s for SECONDS, over kept-alive connections.
-FLOOD = r"""
-import base64, http.client, json, ssl, sys, threading, time
-host, rate, seconds, name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-headers = {"Host": name, "Authorization": "Basic " + base64.b64encode(b"alice:not-her-password").decode()}
-counts = {"sent": 0, "answered_401": 0, "failed": 0}
-lock = threading.Lock()
-end = time.time() + seconds
-threads = 16
-
-def worker():
-    conn, due = None, time.time()
-    while time.time() < end:
-        with lock:
-            counts["sent"] += 1
-        try:
-            conn = conn or http.client.HTTPSConnection(host, 443, context=ctx, timeout=2)
-            conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
-            response = conn.getresponse(); response.read()
-            with lock:
-                counts["answered_401" if response.status == 401 else "failed"] += 1
-        except Exception:
-            conn = None
-            with lock:
-                counts["failed"] += 1
-        due += threads / rate
-        time.sleep(max(0.0, due - time.time()))
-
-pool = [threading.Thread(target=worker) for _ in range(threads)]
-for t in pool: t.start()
-for t in pool: t.join()
-print(json.dumps(counts))
-"""
+FLOOD = program("flood")
 
 
 def rejected(lab, host: str) -> int:
@@ -294,18 +264,7 @@ def test_rules_are_loaded_at_boot_and_a_reload_keeps_docker_working(lab):
     assert not reaches(lab, "stk-outsider", "stk-ml2", 5000)
 
 
-# Runs on a host: one GET of URL/health over HTTPS with what TLS_CLIENT
-# gives; prints the HTTP status, or the name of the error that stopped it.
-HEALTH_STATUS = (
-    TLS_CLIENT
-    + r"""
-import sys
-try:
-    print(urllib.request.urlopen(sys.argv[1] + "/health", timeout=5).status)
-except Exception as error:
-    print(type(error).__name__, str(error)[:120])
-"""
-)
+HEALTH_STATUS = program("health_status")
 
 
 @pytest.mark.parametrize("server", ["stk-ml1", "stk-ml2"])
@@ -346,24 +305,7 @@ def test_without_the_firewall_mlflow_answers_only_the_proxys_certificate(lab, se
     assert not reaches(lab, "stk-outsider", server, 5000), "the firewall did not come back"
 
 
-# Runs on a host: a TLS connection to ADDRESS PORT trusting CA (with the
-# client certificate CERT KEY if given), then HTTP/2's preface (gRPC);
-# prints "answered" or the error that stopped it.
-GRPC_HELLO = r"""
-import socket, ssl, sys
-address, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-context = ssl.create_default_context(cafile=ca)
-context.check_hostname = False
-context.set_alpn_protocols(["h2"])
-if len(sys.argv) > 4:
-    context.load_cert_chain(sys.argv[4], sys.argv[5])
-try:
-    with socket.create_connection((address, port), 5) as raw, context.wrap_socket(raw) as tls:
-        tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000"))
-        print("answered" if tls.recv(100) else "closed")
-except Exception as error:
-    print(type(error).__name__, str(error)[:120])
-"""
+GRPC_HELLO = program("grpc_hello")
 
 
 def test_without_the_firewall_the_s3_grpc_port_answers_only_the_stacks_certificates(lab):
@@ -410,21 +352,7 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
 
-# Runs on stk-outsider: COUNT requests without credentials (as a browser
-# sends the web manifest), then one wrong password (the marker).
-NO_CREDENTIALS_THEN_ONE_WRONG = r"""
-import base64, http.client, ssl, sys
-host, count, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-wrong = {"Authorization": "Basic " + base64.b64encode(b"alice:not-her-password").decode()}
-statuses = []
-for headers in [{}] * count + [wrong]:
-    conn = http.client.HTTPSConnection(host, 443, context=ctx, timeout=10)
-    conn.request("GET", "/static-files/manifest.json", headers={"Host": name, **headers})
-    statuses.append(conn.getresponse().status)
-    conn.close()
-print(" ".join(map(str, statuses)))
-"""
+NO_CREDENTIALS_THEN_ONE_WRONG = program("no_credentials_then_one_wrong")
 
 
 def failed_logins(proxy) -> int:

@@ -12,18 +12,9 @@ import secrets
 import time
 
 import pytest
-from conftest import (
-    AS_PROXY,
-    FrontDoor,
-    access_log,
-    access_log_length,
-    changed_tasks,
-    q,
-    scenario,
-    ui_asset,
-    upstream,
-    wait_healthy,
-)
+from labtest.front_door import FrontDoor, access_log, access_log_length, ui_asset
+from labtest.hosts import AS_PROXY, program, upstream, wait_healthy
+from labtest.lab import changed_tasks, q, scenario
 
 LAB = scenario()
 NAME = LAB.var("stk-proxy", "mlflow_stack_public_name")
@@ -248,17 +239,7 @@ def changed_proxy(lab, alice):
     return {"bob": bob}
 
 
-# From a host: one search with a chosen X-Forwarded-For (PROXY NAME ADDRESS
-# USER:PASSWORD); prints the status.
-FORGED = r"""
-import base64, http.client, ssl, sys
-proxy, name, address, credentials = sys.argv[1:5]
-conn = http.client.HTTPSConnection(proxy, 443, context=ssl._create_unverified_context(), timeout=30)
-authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
-conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1",
-             headers={"Host": name, "X-Forwarded-For": address, "Authorization": authorization})
-print(conn.getresponse().status)
-"""
+FORGED = program("forged")
 
 
 def banned(proxy) -> str:

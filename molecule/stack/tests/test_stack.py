@@ -9,18 +9,17 @@ import re
 import time
 
 import pytest
-from conftest import (
+from labtest.browser import see_run_in_the_ui
+from labtest.hosts import (
     AS_PROXY,
-    PROJECT,
-    TLS_CLIENT,
     kept_alive_stall_ms,
-    q,
-    scenario,
-    see_run_in_the_ui,
+    program,
     upstream,
     uvicorn_workers,
     wait_healthy,
 )
+from labtest.lab import PROJECT, q, scenario
+from labtest.stack import bucket_keys, psql
 
 NAME = scenario().var("stk-proxy", "mlflow_stack_public_name")
 
@@ -28,10 +27,6 @@ NAME = scenario().var("stk-proxy", "mlflow_stack_public_name")
 @pytest.fixture(scope="module")
 def report(lab):
     return json.loads((lab.ephemeral / "verify" / "report.json").read_text())
-
-
-def psql(lab, sql):
-    return lab.host("stk-db").check_output(f"runuser -u postgres -- psql -X -d mlflow -Atc {q(sql)}")
 
 
 def test_verification_passed_every_check_through_the_front_door(report):
@@ -52,29 +47,6 @@ def test_run_and_model_version_are_in_postgresql(lab, report):
     assert psql(lab, sql) == "1"
     params = psql(lab, f"SELECT key FROM params WHERE run_uuid = '{report['run_id']}' ORDER BY key").split()
     assert params == ["cv_folds", "dataset", "max_depth", "n_estimators"]
-
-
-# Lists the bucket under a prefix, run on an MLflow host with its venv's boto3:
-# the S3 API answers only the MLflow hosts (the controller is refused), over
-# HTTPS checked against the CA the server has (S3_CA).
-S3_CA = "/etc/mlflow/s3-ca.pem"
-LIST_KEYS = r"""
-import json, os, sys, boto3
-from botocore.config import Config
-s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", verify=os.environ["CA"],
-                  aws_access_key_id=os.environ["KEY"], aws_secret_access_key=os.environ["SECRET"],
-                  config=Config(s3={"addressing_style": "path"}))
-pages = s3.get_paginator("list_objects_v2").paginate(Bucket="mlflow", Prefix=sys.argv[2])
-print(json.dumps([o["Key"] for page in pages for o in page.get("Contents", [])]))
-"""
-
-
-def bucket_keys(lab, prefix: str) -> set[str]:
-    out = lab.host("stk-ml1").check_output(
-        f"KEY={q(lab.secret('s3_access_key'))} SECRET={q(lab.secret('s3_secret_key'))} CA={S3_CA} "
-        f"/opt/mlflow/venvs/3.17.2/bin/python -c {q(LIST_KEYS)} https://{lab.ip('stk-s3')}:8333 {q(prefix)}"
-    )
-    return set(json.loads(out))
 
 
 def test_artifacts_and_model_are_in_the_bucket(lab, report):
@@ -112,30 +84,10 @@ def test_the_systemd_unit_is_as_hardened_as_the_readme_says(lab):
     assert score <= claimed, out.splitlines()[-1]
 
 
-# Runs on the proxy (the only host let in, AS_PROXY): the run's status, as a server
-# reads it from the database. URL RUN_ID HOST_HEADER.
-RUN_STATUS = (
-    TLS_CLIENT
-    + r"""
-import json, sys
-request = urllib.request.Request(f"{sys.argv[1]}/api/2.0/mlflow/runs/get?run_id={sys.argv[2]}",
-                                 headers={"Host": sys.argv[3]})
-print(json.load(urllib.request.urlopen(request, timeout=30))["run"]["info"]["status"])
-"""
-)
+RUN_STATUS = program("run_status")
 
 
-# Runs on the proxy: what a server's UI telemetry endpoint says to an empty
-# batch of records ("success" while MLflow's telemetry is on). URL HOST_HEADER.
-UI_TELEMETRY = (
-    TLS_CLIENT
-    + r"""
-import json, sys
-request = urllib.request.Request(f"{sys.argv[1]}/ajax-api/3.0/mlflow/ui-telemetry", data=b'{"records": []}',
-                                 headers={"Host": sys.argv[2], "Content-Type": "application/json"})
-print(json.load(urllib.request.urlopen(request, timeout=30))["status"])
-"""
-)
+UI_TELEMETRY = program("ui_telemetry")
 
 
 def test_no_server_reports_usage_to_mlflows_maintainers(lab):
@@ -220,15 +172,7 @@ def db_password(lab) -> str:
     return " p@ss:w/rd%25#q\"x\\y'z$HOME!" + lab.secret("pg_password") + " "
 
 
-# Logs in to PostgreSQL with the password on stdin (base64: any character),
-# from an MLflow host, with its venv's psycopg: LOGIN HOST SSLMODE, the
-# certificate checked against the CA the server has.
-LOGIN = """
-import base64, sys, psycopg
-password = base64.b64decode(sys.stdin.read()).decode()
-psycopg.connect(host=sys.argv[1], dbname="mlflow", user="mlflow", password=password, sslmode=sys.argv[2],
-                sslrootcert="/etc/mlflow/tls/db-ca.crt").close()
-"""
+LOGIN = program("login")
 
 
 def login(lab, password: str, sslmode: str = "verify-full", host: str = ""):
