@@ -297,6 +297,15 @@ def ask(aio, path: str) -> str:
     return aio.check_output(f"{AS_PROXY} python3 -c {q(get)} {q(DIRECT + path)} {q(AUTHORIZATION)}")
 
 
+def test_with_job_execution_off_no_job_runner_starts(aio):
+    """mlflow_server_job_execution: false (the stack's servers keep MLflow's
+    default and run it: tests/test_stack.py)."""
+    assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in aio.file("/etc/mlflow/mlflow.env").content_string
+    processes = aio.check_output("ps -eww -o args")
+    assert "mlflow server" in processes or "mlflow-entrypoint" in processes, processes
+    assert "mlflow.server.jobs" not in processes, "a job runner or consumer runs"
+
+
 def test_prometheus_metrics(aio):
     body = ask(aio, "/metrics")
     assert "mlflow_http_request" in body or "flask_http_request" in body
