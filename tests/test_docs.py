@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -77,3 +78,12 @@ def test_every_path_and_link_of_a_page_exists(page):
         if not (page.parent / link).exists():
             missing.append(link)
     assert not missing, f"{page.name} points to what does not exist"
+
+
+def test_the_wiring_table_matches_the_wiring():
+    """docs/architecture.md's "role variable <- stack setting" table is
+    scripts/wiring_table.py's output for playbooks/vars/wiring.yml."""
+    run = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "wiring_table.py"), "--check"], check=False
+    )
+    assert run.returncode == 0, "docs/architecture.md's wiring table is out of date: run scripts/docs"
