@@ -92,7 +92,7 @@ def test_the_wiring_table_matches_the_wiring():
 # Roles whose defaults/main.yml still describes its variables in comments
 # beside the argument spec (two descriptions that drift apart); the list
 # only shrinks.
-DESCRIBED_TWICE = {"mlflow_server", "mlflow_stack", "nginx_proxy"}
+DESCRIBED_TWICE = {"mlflow_stack"}
 
 
 @pytest.mark.parametrize("role", ROLES)
