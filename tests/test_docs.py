@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -50,14 +51,15 @@ PATH = re.compile(r"`((?:roles|playbooks|scripts|bench|files|molecule|docs|inven
 LINK = re.compile(r"\]\(([^)#:]+)(?:#[^)]*)?\)")
 
 
-def code_words() -> set[str]:
+@functools.cache
+def code_words() -> frozenset[str]:
     """Every word of the roles and playbooks: variables, facts, registered names."""
     words: set[str] = set()
     for folder in ("roles", "playbooks"):
         for path in (PROJECT / folder).rglob("*"):
             if path.suffix in (".yml", ".j2", ".py") and path.is_file():
                 words |= set(re.findall(r"\w+", path.read_text()))
-    return words
+    return frozenset(words)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)

@@ -57,13 +57,13 @@ def kept_alive_stall_ms(client, address: str, port: int, host_header: str, env: 
 
 
 def wait_healthy(host, url: str, timeout: int = 120, env: str = "") -> None:
-    """Until MLflow at `url` answers /health to `host` (programs/health.py with
-    the host's own python3: the lab's proxy has no curl; env: AS_PROXY for a
-    stack server)."""
+    """Until MLflow at `url` answers /health with 200 to `host`
+    (programs/health_status.py with the host's own python3: the lab's proxy
+    has no curl; env: AS_PROXY for a stack server)."""
     deadline = time.time() + timeout
-    health = q(program("health"))
+    health = q(program("health_status"))
     while time.time() < deadline:
-        if host.run(f"{env} python3 -c {health} {q(url)}").rc == 0:
+        if host.run(f"{env} python3 -c {health} {q(url)}").stdout.strip() == "200":
             return
         time.sleep(2)
     raise AssertionError(f"{url}/health did not answer {host.backend.get_hostname()} within {timeout}s")
