@@ -34,6 +34,10 @@ def sources(name: str, wiring: dict, seen: frozenset = frozenset()) -> tuple[lis
         other.add("the inventory's groups")
     if "inventory_hostname" in text:
         other.add("the host's name")
+    if "group_names" in text:
+        other.add("the host's groups")
+    if "playbook_dir" in text:
+        other.add("the playbook's folder")
     if "ansible_facts" in text or "default_ipv4" in text:
         other.add("the hosts' facts")
     for helper in set(re.findall(r"\b(?:__mlflow_stack_[a-z0-9_]+|internal_tls_[a-z0-9_]+)", text)):

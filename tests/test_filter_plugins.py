@@ -18,6 +18,7 @@ def plugin(role: str):
 
 
 stack, server, s3 = plugin("mlflow_stack"), plugin("mlflow_server"), plugin("s3_storage")
+pg, proxy = plugin("postgresql"), plugin("nginx_proxy")
 
 PORTS = {"http": 80, "https": 443, "mlflow": 5000, "postgresql": 5432, "s3": 8333}
 PROXIES, SERVERS, CLIENTS = ["10.0.0.9"], ["10.0.0.1", "10.0.0.2"], ["10.0.1.0/24"]
@@ -130,3 +131,38 @@ def test_a_failed_probe_names_its_first_cause(checks, message, expected):
     said = s3.diagnosis({"msg": message}, checks, "Put a probe", STORE)
     assert said.startswith("S3 check failed "), said
     assert expected in said, said
+
+
+def test_pg_hba_clients_must_be_addresses_or_networks_without_host_bits():
+    good = ["10.0.0.5", "10.0.0.0/24", "::1", "fd00::/64", "192.168.1.7/32"]
+    assert pg.bad_clients(good) == []
+    assert pg.bad_clients(["10.0.0.5/24", "db.example.com", "10.0.0.0/33", "fd00::1/64"]) == [
+        "10.0.0.5/24",
+        "db.example.com",
+        "10.0.0.0/33",
+        "fd00::1/64",
+    ]
+
+
+@pytest.mark.parametrize("role", ["postgresql", "nginx_proxy"])
+def test_short_passwords_name_their_users_and_a_missing_password_counts_as_empty(role):
+    users = [
+        {"name": "long", "password": "x" * 12},
+        {"name": "short", "password": "x" * 11},
+        {"name": "none", "password": None},
+        {"name": "absent"},
+        {"name": "number", "password": 123456789012},
+    ]
+    assert plugin(role).short_passwords(users, "12") == ["short", "none", "absent"]
+
+
+def test_a_generated_secret_must_hold_128_bits_by_length_and_alphabet():
+    users = [
+        {"name": "person", "password": "short"},  # not generated: bcrypt, not checked here
+        # 32 x log2(62) = 190 bits
+        {"name": "base64", "password": "A" * 11 + "a" * 11 + "0" * 10, "generated": True},
+        {"name": "hex", "password": "0123456789abcdef" * 2, "generated": True},  # 32 x log2(36) = 165
+        {"name": "digits", "password": "1" * 38, "generated": True},  # 38 x log2(10) = 126
+        {"name": "empty", "password": "", "generated": True},
+    ]
+    assert proxy.weak_generated(users) == ["digits", "empty"]
