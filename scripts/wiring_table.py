@@ -21,15 +21,20 @@ PAGE = PROJECT / "docs" / "architecture.md"
 STACK_SETTINGS = set(
     yaml.safe_load((PROJECT / "roles" / "mlflow_stack" / "defaults" / "main.yml").read_text())
 )
+ROLES = "nginx_proxy|postgresql|s3_storage|mlflow_server|mlflow_verify"
 BEGIN, END = "<!-- BEGIN_WIRING_TABLE -->", "<!-- END_WIRING_TABLE -->"
 
 
 def sources(name: str, wiring: dict, seen: frozenset = frozenset()) -> tuple[list[str], list[str]]:
     """(stack settings, other inputs) that the value of `name` reads."""
     text = yaml.safe_dump(wiring[name])
-    named = set(re.findall(r"\bmlflow_stack_[a-z0-9_]+", text))
+    # Names after a pipe are filters (roles/mlflow_stack/filter_plugins).
+    named = set(re.findall(r"(?<!\| )\bmlflow_stack_[a-z0-9_]+", text))
     settings = named & STACK_SETTINGS
     other = {f"`{fact}` (set by role mlflow_stack)" for fact in named - STACK_SETTINGS}
+    # Another role's variables the wiring does not set: the inventory's.
+    given = set(re.findall(rf"\b(?:{ROLES})_[a-z0-9_]+", text))
+    other |= {f"`{variable}` (inventory)" for variable in given - set(wiring)}
     if re.search(r"\bgroups\b|\bhostvars\b", text):
         other.add("the inventory's groups")
     if "inventory_hostname" in text:

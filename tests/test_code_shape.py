@@ -12,10 +12,14 @@ import yaml
 from conftest import PROJECT
 
 LONGEST = 200
-FILES = sorted(
-    [*PROJECT.glob("roles/*/tasks/*.yml"), *PROJECT.glob("roles/*/vars/*.yml"), *PROJECT.glob("roles/*/defaults/*.yml")]
-    + [*PROJECT.glob("roles/*/handlers/*.yml"), *PROJECT.glob("playbooks/**/*.yml"), PROJECT / "site.yml"]
-)
+PATTERNS = [
+    "roles/*/tasks/*.yml",
+    "roles/*/vars/*.yml",
+    "roles/*/defaults/*.yml",
+    "roles/*/handlers/*.yml",
+    "playbooks/**/*.yml",
+]
+FILES = sorted([*(path for pattern in PATTERNS for path in PROJECT.glob(pattern)), PROJECT / "site.yml"])
 EXPRESSION = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 
 
